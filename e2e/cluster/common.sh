@@ -1,0 +1,67 @@
+# Shared settings of the local test cluster scripts (sourced, not run).
+# shellcheck shell=bash
+# shellcheck source=versions.sh
+source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
+
+die() { echo "nonstop-cluster: $*" >&2; exit 1; }
+note() { echo "[nonstop-cluster $(date +%H:%M:%S)] $*" >&2; }
+
+# Keep kwokctl's state under our cache: never ~/.kwok (whose kwok.yaml kwokctl would load).
+export KWOK_WORKDIR="$NONSTOP_CACHE/kwok"
+CLUSTERS_DIR="$NONSTOP_CACHE/clusters"
+
+# parse_name "$@": sets NAME from --name NAME / --name=NAME / a bare NAME, default
+# $NONSTOP_CLUSTER or "nonstop"; the remaining arguments are left in REST.
+parse_name() {
+  NAME=${NONSTOP_CLUSTER:-nonstop}
+  REST=()
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --name) [ $# -ge 2 ] || die "--name needs a value"; NAME=$2; shift 2 ;;
+      --name=*) NAME=${1#--name=}; shift ;;
+      *) REST+=("$1"); shift ;;
+    esac
+  done
+  [[ $NAME =~ ^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$ ]] ||
+    die "invalid cluster name '$NAME': use lower-case letters, digits and '-' (at most 40 characters)."
+  STATE_DIR="$CLUSTERS_DIR/$NAME"        # ours: kubeconfig, generated config, kwokctl output
+  KWOK_CLUSTER_DIR="$KWOK_WORKDIR/clusters/$NAME"   # kwokctl's: pki, etcd data, logs, pids
+  KUBECONFIG_PATH="$STATE_DIR/kubeconfig"
+  # shellcheck disable=SC2034  # used by up.sh and down.sh
+  LOCK_FILE="$STATE_DIR/up.lock"   # held (fd 9) by up.sh and down.sh
+}
+
+# kwokctl must never download anything: every binary is given as a local path, and any
+# http(s) fetch it might still attempt goes to a closed local port and fails at once.
+# (Go never proxies loopback addresses, so the cluster's own traffic is unaffected.)
+kwokctl() {
+  env HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 \
+      https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 \
+      NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost \
+      "$BIN_DIR/kwokctl" "$@" 8>&- 9>&-   # the daemons it starts must not inherit our locks
+}
+kctl() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
+
+# Stops and removes cluster $NAME (kwokctl's state and ours, except the lock); no error if
+# absent. Output of kwokctl goes to $STATE_DIR/kwokctl.log.
+delete_cluster() {
+  local pidfile pid
+  mkdir -p "$STATE_DIR"
+  if [ -f "$KWOK_CLUSTER_DIR/kwok.yaml" ]; then
+    kwokctl --name "$NAME" delete cluster >>"$STATE_DIR/kwokctl.log" 2>&1 ||
+      note "kwokctl could not delete cluster '$NAME' cleanly (see $STATE_DIR/kwokctl.log): stopping its processes from their pid files"
+  fi
+  if [ -d "$KWOK_CLUSTER_DIR/pids" ]; then
+    # Only processes that kwokctl started for this cluster: their command line names its dir.
+    for pidfile in "$KWOK_CLUSTER_DIR"/pids/*.pid; do
+      [ -f "$pidfile" ] || continue
+      pid=$(tr -dc '0-9' < "$pidfile")
+      if [ -z "$pid" ] || [ ! -r "/proc/$pid/cmdline" ]; then continue; fi
+      if tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$KWOK_CLUSTER_DIR"; then
+        kill "$pid" 2>/dev/null || true
+      fi
+    done
+  fi
+  rm -rf "$KWOK_CLUSTER_DIR"
+  rm -f "$KUBECONFIG_PATH" "$STATE_DIR/fingerprint" "$STATE_DIR/kwok-config.yaml"
+}

@@ -1,0 +1,81 @@
+"""Fixtures of the end-to-end suite: a real control plane (e2e/cluster/up.sh), the operator
+as a real process, one namespace per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from e2e.kube import REPO, Cluster, Operator, ReadyEndpointWatcher
+
+CLUSTER_NAME = os.environ.get("NONSTOP_E2E_CLUSTER", "nonstop-e2e")
+CACHE = Path(os.environ.get("NONSTOP_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nonstop"))
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "e2e" in Path(str(item.fspath)).parts:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[Cluster]:
+    up = subprocess.run(
+        ["bash", str(REPO / "e2e/cluster/up.sh"), "--name", CLUSTER_NAME],
+        capture_output=True, text=True, timeout=3600,
+    )
+    if up.returncode != 0:
+        pytest.fail(f"the local control plane did not come up:\n{up.stderr[-3000:]}")
+    kubeconfig = up.stdout.strip().splitlines()[-1]
+    c = Cluster(kubeconfig=kubeconfig, bin_dir=CACHE / "bin")
+    # the CRD as committed, so these tests exercise what users install
+    c.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(REPO / "crds"))
+    c.kubectl("wait", "--for=condition=Established", "crd/rollouts.nonstop.dev", "--timeout=60s")
+    yield c
+    if not os.environ.get("NONSTOP_E2E_KEEP"):
+        subprocess.run(["bash", str(REPO / "e2e/cluster/down.sh"), "--name", CLUSTER_NAME],
+                       capture_output=True, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    op = Operator(cluster, tmp_path_factory.mktemp("operator"))
+    op.start()
+    yield op
+    op.stop()
+
+
+@pytest.fixture
+def namespace(cluster: Cluster, operator: Operator, request: pytest.FixtureRequest) -> Iterator[str]:
+    name = f"t-{uuid.uuid4().hex[:8]}"
+    cluster.kubectl("create", "namespace", name)
+    # new namespaces reject pods until the default ServiceAccount exists
+    cluster.kubectl("wait", "--for=jsonpath={.metadata.name}=default", "serviceaccount/default",
+                    "-n", name, "--timeout=60s")
+    yield name
+    call = getattr(request.node, "rep_call", None)
+    if call is not None and call.failed:
+        print("\n--- operator log (last 80 lines) ---\n" + "\n".join(operator.logs().splitlines()[-80:]))
+        print(cluster.kubectl("describe", "rollouts", "-n", name, check=False).stdout)
+    cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)
+
+
+@pytest.fixture
+def endpoints(cluster: Cluster, namespace: str) -> Iterator[list[ReadyEndpointWatcher]]:
+    """Start watchers with endpoints.append(ReadyEndpointWatcher(...).start())."""
+    started: list[ReadyEndpointWatcher] = []
+    yield started
+    for w in started:
+        w._stop.set()

@@ -1,0 +1,185 @@
+"""Test-side access to the local control plane: kubectl as users run it, the operator as a
+real process, and an EndpointSlice watcher that is independent of the operator's code."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from kubernetes import client, config, watch
+
+REPO = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
+
+
+def eventually(check: Callable[[], T | None], timeout: float, what: str, every: float = 0.5) -> T:
+    """Poll until check() returns something truthy. The timeout only bounds a hang; it is
+    not a performance assertion (figures live in bench/)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except AssertionError as exc:
+            last = exc
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f": {last}" if last else ""))
+
+
+@dataclass
+class Cluster:
+    kubeconfig: str
+    bin_dir: Path
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": self.kubeconfig, "PATH": f"{self.bin_dir}:{os.environ['PATH']}"}
+
+    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(self.bin_dir / "kubectl"), *args], input=input, text=True,
+            capture_output=True, env=self.env(), timeout=120,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result
+
+    def get(self, *args: str) -> Any:
+        return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
+
+    def apply(self, manifest: dict[str, Any] | str, namespace: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        return self.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=check)
+
+    def api(self) -> client.ApiClient:
+        return config.new_client_from_config(config_file=self.kubeconfig)
+
+
+class Operator:
+    """nonstop as a real process, with its log in a file."""
+
+    def __init__(self, cluster: Cluster, log_dir: Path) -> None:
+        self.cluster = cluster
+        self.log_dir = log_dir
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    @property
+    def log_path(self) -> Path:
+        return self.log_dir / f"operator-{self.starts}.log"
+
+    def start(self) -> None:
+        self.starts += 1
+        log = self.log_path.open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "nonstop.cli.main", "run"],
+            stdout=log, stderr=subprocess.STDOUT, env=self.cluster.env(),
+        )
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill(self) -> None:
+        """SIGKILL: no cleanup, no goodbye, as when a node dies."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("operator-*.log")))
+
+
+@dataclass
+class ReadyEndpointWatcher:
+    """Watches a Service's EndpointSlices and records, for as long as it runs, the smallest
+    number of ready endpoints it ever saw. It shares no code with the operator."""
+
+    api: client.ApiClient
+    namespace: str
+    service: str
+    counts: list[tuple[float, int]] = field(default_factory=list)
+    _slices: dict[str, set[str]] = field(default_factory=dict)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _synced: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+    @property
+    def minimum(self) -> int:
+        return min(c for _, c in self.counts)
+
+    @property
+    def current(self) -> int:
+        return self.counts[-1][1]
+
+    def _ready(self, slice_: dict[str, Any]) -> set[str]:
+        ready = set()
+        for endpoint in slice_.get("endpoints") or []:
+            if (endpoint.get("conditions") or {}).get("ready") is not False:
+                ready.add((endpoint.get("targetRef") or {}).get("name") or endpoint["addresses"][0])
+        return ready
+
+    def _record(self) -> None:
+        self.counts.append((time.monotonic(), len(set().union(*self._slices.values()) if self._slices else set())))
+
+    def _run(self) -> None:
+        discovery = client.DiscoveryV1Api(self.api)
+        selector = f"kubernetes.io/service-name={self.service}"
+        try:
+            while not self._stop.is_set():
+                listing = json.loads(discovery.list_namespaced_endpoint_slice(
+                    self.namespace, label_selector=selector, _preload_content=False).data)
+                self._slices = {s["metadata"]["name"]: self._ready(s) for s in listing["items"]}
+                self._record()
+                self._synced.set()
+                stream = watch.Watch()
+                for event in stream.stream(
+                    discovery.list_namespaced_endpoint_slice, self.namespace,
+                    label_selector=selector, resource_version=listing["metadata"]["resourceVersion"],
+                    timeout_seconds=5,
+                ):
+                    obj = event["raw_object"]
+                    name = obj["metadata"]["name"]
+                    if event["type"] == "DELETED":
+                        self._slices.pop(name, None)
+                    else:
+                        self._slices[name] = self._ready(obj)
+                    self._record()
+                    if self._stop.is_set():
+                        stream.stop()
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+            self._synced.set()
+
+    def start(self) -> ReadyEndpointWatcher:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._synced.wait(30)
+        return self
+
+    def stop(self) -> int:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=15)
+        if self.error:
+            raise self.error
+        return self.minimum

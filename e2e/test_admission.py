@@ -1,0 +1,123 @@
+"""Bad input: the API server rejects what the CRD schema and CEL rules can see; the rest
+becomes a Stalled condition and an Event, and nothing in the cluster changes."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from e2e.conftest import Cluster
+from e2e.kube import Operator, eventually
+from e2e.manifests import rollout
+
+
+def broken(change: str) -> dict[str, Any]:
+    manifest = rollout(name="bad")
+    spec = manifest["spec"]
+    match change:
+        case "no-strategy":
+            spec["strategy"] = {}
+        case "two-strategies":
+            spec["strategy"] = {"rolling": {}, "canary": {"steps": [{"setWeight": 5}]}}
+        case "negative-replicas":
+            spec["replicas"] = -2
+        case "surge-over-100":
+            spec["strategy"] = {"rolling": {"maxSurge": "150%"}}
+        case "unavailable-not-a-number":
+            spec["strategy"] = {"rolling": {"maxUnavailable": "lots"}}
+        case "both-zero":
+            spec["strategy"] = {"rolling": {"maxSurge": 0, "maxUnavailable": "0%"}}
+        case "weight-over-100":
+            spec["strategy"] = {"canary": {"steps": [{"setWeight": 120}]}}
+        case "bad-duration":
+            spec["strategy"] = {"canary": {"steps": [{"pause": {"duration": "5 minutes"}}]}}
+        case "step-with-two-actions":
+            spec["strategy"] = {"canary": {"steps": [{"setWeight": 5, "pause": {}}]}}
+        case "empty-template":
+            spec["template"] = {}
+        case "no-containers":
+            spec["template"]["spec"]["containers"] = []
+        case "unknown-field":
+            spec["replica"] = 3
+        case "selector-mismatch":
+            spec["selector"] = {"matchLabels": {"app": "other"}}
+        case "zero-deadline":
+            spec["progressDeadlineSeconds"] = 0
+        case "shadow-without-router":
+            spec["strategy"] = {"shadow": {"duration": "5m", "then": {"canary": {"steps": [{"setWeight": 50}]}}}}
+    return manifest
+
+
+CASES = [
+    ("no-strategy", "spec.strategy", "set exactly one of rolling"),
+    ("two-strategies", "spec.strategy", "set exactly one of rolling"),
+    ("negative-replicas", "spec.replicas", "greater than or equal to 0"),
+    ("surge-over-100", "spec.strategy.rolling.maxSurge", "percentage from 0% to 100%"),
+    ("unavailable-not-a-number", "spec.strategy.rolling.maxUnavailable", "percentage from 0% to 100%"),
+    ("both-zero", "spec.strategy.rolling", "cannot both be 0"),
+    ("weight-over-100", "spec.strategy.canary.steps[0].setWeight", "less than or equal to 100"),
+    ("bad-duration", "spec.strategy.canary.steps[0].pause.duration", "should match"),
+    ("step-with-two-actions", "spec.strategy.canary.steps[0]", "set exactly one of setWeight"),
+    ("empty-template", "spec.template", "Required value"),
+    ("no-containers", "spec.template.spec.containers", "should have at least 1 items"),
+    ("unknown-field", "spec.replica", "unknown field"),
+    ("selector-mismatch", "spec", "matchLabels must also be labels"),
+    ("zero-deadline", "spec.progressDeadlineSeconds", "greater than or equal to 1"),
+    ("shadow-without-router", "spec", "needs spec.trafficRouting"),
+]
+
+
+@pytest.mark.parametrize(("change", "field", "words"), CASES, ids=[c[0] for c in CASES])
+def test_invalid_manifest_is_rejected_naming_the_field(
+    cluster: Cluster, namespace: str, change: str, field: str, words: str
+) -> None:
+    result = cluster.apply(broken(change), namespace, check=False)
+    assert result.returncode != 0, f"{change} was accepted"
+    assert field in result.stderr, result.stderr
+    assert words in result.stderr, result.stderr
+    assert cluster.get("rollouts", "-n", namespace)["items"] == []
+
+
+def test_semantically_invalid_rollouts_stall_and_change_nothing(
+    cluster: Cluster, operator: Operator, namespace: str
+) -> None:
+    pid = operator.proc.pid if operator.proc else None
+    # somebody else's Service already has the name
+    cluster.kubectl("create", "service", "clusterip", "taken", "--tcp=80:9090", "-n", namespace)
+    theirs = cluster.get("service", "taken", "-n", namespace)
+    cluster.apply(rollout(name="conflict", service="taken"), namespace)
+    # a strategy this version does not carry out yet
+    canary = rollout(name="later")
+    canary["spec"]["strategy"] = {"canary": {"steps": [{"setWeight": 10}, {"pause": {}}]}}
+    cluster.apply(canary, namespace)
+
+    def stalled(name: str) -> dict[str, Any] | None:
+        st = cluster.get("rollout", name, "-n", namespace).get("status", {})
+        cond = next((c for c in st.get("conditions", []) if c["type"] == "Stalled"), {})
+        return st if cond.get("status") == "True" else None
+
+    conflict = eventually(lambda: stalled("conflict"), 60, "conflict Stalled")
+    later = eventually(lambda: stalled("later"), 60, "later Stalled")
+    assert "Service taken already exists" in conflict["message"]
+    assert "strategy canary is not available yet" in later["message"]
+    assert conflict["phase"] == later["phase"] == "Degraded"
+
+    # nothing was changed: no Deployments, the other Service as it was
+    assert cluster.get("deployments", "-n", namespace)["items"] == []
+    now = cluster.get("service", "taken", "-n", namespace)
+    assert now["spec"] == theirs["spec"]
+    assert now["metadata"].get("ownerReferences") is None
+    reasons = {e["reason"] for e in cluster.get("events", "-n", namespace)["items"]}
+    assert {"ServiceConflict", "StrategyNotAvailable"} <= reasons
+
+    # the operator is still the same process, and still working
+    assert operator.alive() and operator.proc is not None and operator.proc.pid == pid
+    fixed = copy.deepcopy(rollout(name="conflict", service="conflict-web"))
+    cluster.apply(fixed, namespace)
+    eventually(
+        lambda: next((c for c in cluster.get("rollout", "conflict", "-n", namespace).get("status", {}).get("conditions", [])
+                      if c["type"] == "Ready" and c["status"] == "True"), None),
+        120, "fixed rollout Ready",
+    )

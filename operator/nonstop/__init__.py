@@ -1,0 +1,3 @@
+"""nonstop: a Kubernetes operator for zero-downtime rollouts."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,147 @@
+"""Generate the Rollout CustomResourceDefinition from the pydantic models.
+
+CRD schemas must be structural: no $ref, no nullable unions, int-or-string spelled the
+Kubernetes way. This module turns pydantic's JSON Schema into that form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nonstop.api.spec import GROUP, KIND, PLURAL, VERSION, RolloutSpec
+from nonstop.api.status import RolloutStatus
+
+SHORT_NAMES = ["nro"]  # "ro" is Argo Rollouts'
+_DROP = {"title", "default", "$defs", "additionalProperties", "discriminator"}
+
+
+def _resolve(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_resolve(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _resolve(merged, defs)
+    return {key: _resolve(value, defs) for key, value in node.items()}
+
+
+def _structural(node: Any) -> Any:
+    """Rewrite one resolved JSON Schema node into a structural OpenAPI v3 schema node."""
+    if isinstance(node, list):
+        return [_structural(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if node.get("x-kubernetes-int-or-string"):
+        return {k: v for k, v in node.items() if k not in _DROP}
+    any_of = node.get("anyOf")
+    if any_of is not None:
+        branches = [b for b in any_of if b.get("type") != "null"]
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if len(branches) == 1:
+            return _structural({**branches[0], **rest})
+        raise ValueError(f"cannot express union in a CRD schema: {node}")
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "properties":
+            out[key] = {name: _structural(sub) for name, sub in value.items()}
+        elif key == "items":
+            out[key] = _structural(value)
+        elif key == "const":
+            out["enum"] = [value]
+        else:
+            out[key] = value
+    extra = node.get("additionalProperties")
+    if extra is True or (node.get("type") == "object" and "properties" not in node and not extra):
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    elif isinstance(extra, dict):
+        out["additionalProperties"] = _structural(extra)
+    if "enum" in out and "type" not in out:
+        out["type"] = "string"
+    return out
+
+
+def model_schema(model: type[RolloutSpec] | type[RolloutStatus]) -> dict[str, Any]:
+    raw = model.model_json_schema(by_alias=True, mode="validation")
+    resolved = _resolve(raw, raw.get("$defs", {}))
+    schema: dict[str, Any] = _structural(resolved)
+    return schema
+
+
+def _printer_columns() -> list[dict[str, Any]]:
+    def col(name: str, type_: str, path: str, **extra: Any) -> dict[str, Any]:
+        return {"name": name, "type": type_, "jsonPath": path, **extra}
+
+    return [
+        col("Strategy", "string", ".status.strategy"),
+        col("Desired", "integer", ".spec.replicas"),
+        col("Ready", "integer", ".status.readyReplicas"),
+        col("Step", "string", ".status.step"),
+        col("Phase", "string", ".status.phase"),
+        col("Age", "date", ".metadata.creationTimestamp"),
+        col("Revision", "string", ".status.currentRevision", priority=1),
+        col("Stable", "string", ".status.stableRevision", priority=1),
+        col("Message", "string", ".status.message", priority=1),
+    ]
+
+
+def rollout_crd() -> dict[str, Any]:
+    """The whole CustomResourceDefinition of Rollout, as a plain dict ready for YAML."""
+    spec = model_schema(RolloutSpec)
+    spec["description"] = "Desired state of the Rollout."
+    status = model_schema(RolloutStatus)
+    status["description"] = "Observed progress of the Rollout, written by nonstop."
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{PLURAL}.{GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "nonstop"},
+        },
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": KIND,
+                "listKind": f"{KIND}List",
+                "plural": PLURAL,
+                "singular": KIND.lower(),
+                "shortNames": SHORT_NAMES,
+                "categories": ["nonstop"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.replicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                    "additionalPrinterColumns": _printer_columns(),
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A Rollout runs a Deployment-like workload and moves it"
+                            " from revision to revision without downtime.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": status,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }

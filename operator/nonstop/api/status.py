@@ -1,0 +1,69 @@
+"""Status of the Rollout: all progress lives here, so a restarted operator resumes exactly."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, PlainSerializer
+
+from nonstop.api.base import ApiModel
+
+
+def format_time(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+Time = Annotated[datetime, PlainSerializer(format_time, return_type=str)]
+
+Phase = Literal["Progressing", "Paused", "Healthy", "Degraded"]
+
+
+class Condition(ApiModel):
+    """A kstatus-style condition (types Ready, Reconciling, Stalled, Paused)."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str = ""
+    observed_generation: int | None = None
+    last_transition_time: Time | None = None
+
+
+class Weights(ApiModel):
+    stable: float = 100
+    canary: float = 0
+    mirror: float = 0
+
+
+class Abort(ApiModel):
+    revision: str
+    at: Time
+    reason: str
+    message: str
+
+
+class RolloutStatus(ApiModel):
+    observed_generation: int | None = None
+    phase: Phase | None = None
+    message: str | None = None
+    strategy: str | None = None
+    current_revision: str | None = Field(default=None, description="Revision being rolled out.")
+    stable_revision: str | None = Field(default=None, description="Revision serving as stable.")
+    current_step_index: int | None = None
+    step: str | None = Field(default=None, description="Progress as shown by kubectl get.")
+    step_started_at: Time | None = None
+    last_progress_time: Time | None = None
+    paused_since: Time | None = None
+    weights: Weights | None = None
+    replicas: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+    updated_replicas: int | None = None
+    updated_ready_replicas: int | None = None
+    selector: str | None = Field(default=None, description="Label selector for scale and HPA.")
+    abort: Abort | None = None
+    conditions: list[Condition] = Field(default_factory=list)
+
+    def condition(self, type_: str) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)

@@ -1,0 +1,72 @@
+"""The `nonstop` command: run the operator, print the CRD."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+import structlog
+import yaml
+
+from nonstop import __version__
+
+
+def configure_logging(json_logs: bool, verbose: bool) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
+    # kopf reports every handler call; our handlers only wake workers, so that is noise.
+    logging.getLogger("kopf.objects").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+    structlog.configure(
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    import kopf
+
+    import nonstop.handlers  # noqa: F401  (registers the handlers with kopf)
+
+    configure_logging(args.json_logs, args.verbose)
+    namespaces = args.namespace or []
+    asyncio.run(kopf.operator(
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+        standalone=True,
+        liveness_endpoint=args.liveness,
+    ))
+    return 0
+
+
+def crd(_: argparse.Namespace) -> int:
+    from nonstop.api.crd import rollout_crd
+
+    sys.stdout.write(yaml.safe_dump(rollout_crd(), sort_keys=False, width=100))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nonstop", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"nonstop {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="run the operator against the current kubeconfig")
+    p_run.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
+    p_run.add_argument("--json-logs", action="store_true", help="log JSON lines (for clusters)")
+    p_run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
+    p_run.add_argument("-v", "--verbose", action="store_true")
+    p_run.set_defaults(func=run)
+    p_crd = sub.add_parser("crd", help="print the Rollout CRD generated from the models")
+    p_crd.set_defaults(func=crd)
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

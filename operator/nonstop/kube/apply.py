@@ -1,0 +1,55 @@
+"""apply(): carry out a plan's actions, one API call each; report failures, never raise them."""
+
+from __future__ import annotations
+
+from kubernetes.client.exceptions import ApiException
+
+from nonstop.kube.client import Kube
+from nonstop.plan.model import (
+    Action,
+    CreateDeployment,
+    DeleteDeployment,
+    EnsureService,
+    ScaleDeployment,
+)
+
+
+def describe(action: Action) -> str:
+    match action:
+        case EnsureService(body=body):
+            return f"update Service {body['metadata']['name']}"
+        case CreateDeployment():
+            return f"create Deployment {action.name}"
+        case ScaleDeployment(name=name, replicas=replicas):
+            return f"scale Deployment {name} to {replicas}"
+        case DeleteDeployment(name=name):
+            return f"delete Deployment {name}"
+    raise AssertionError(action)
+
+
+def apply(kube: Kube, namespace: str, actions: tuple[Action, ...]) -> list[str]:
+    """Run the actions in order; returns one message per failed action."""
+    failures: list[str] = []
+    for action in actions:
+        try:
+            match action:
+                case EnsureService(body=body):
+                    kube.ensure_service(body)
+                case CreateDeployment(body=body):
+                    kube.create_deployment(body)
+                case ScaleDeployment(name=name, replicas=replicas):
+                    kube.scale_deployment(namespace, name, replicas)
+                case DeleteDeployment(name=name):
+                    kube.delete_deployment(namespace, name)
+        except ApiException as exc:
+            failures.append(f"could not {describe(action)}: {exc.status} {exc.reason}: {_body(exc)}")
+    return failures
+
+
+def _body(exc: ApiException) -> str:
+    import json
+
+    try:
+        return str(json.loads(exc.body or "{}").get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        return str(exc.body or "")[:300]

@@ -1,0 +1,129 @@
+"""What the planner sees (observed state) and what it decides (actions, events, status)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from nonstop.api import RolloutSpec, RolloutStatus
+
+ROLLOUT_LABEL = "nonstop.dev/rollout"
+REVISION_LABEL = "nonstop.dev/revision"
+MANAGED_BY = {"app.kubernetes.io/managed-by": "nonstop"}
+
+
+@dataclass(frozen=True)
+class RolloutMeta:
+    name: str
+    namespace: str
+    uid: str
+    generation: int
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """The Rollout as the planner needs it: parsed spec (or why it is invalid) and last status."""
+
+    meta: RolloutMeta
+    spec: RolloutSpec | None
+    template: dict[str, Any]
+    status: RolloutStatus
+    spec_error: str | None = None
+
+
+@dataclass(frozen=True)
+class DeploymentView:
+    """One revision's Deployment as observed."""
+
+    name: str
+    revision: str
+    spec_replicas: int
+    replicas: int = 0
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    up_to_date: bool = True  # status.observedGeneration has caught up with the spec
+    created_at: datetime | None = None
+
+    @property
+    def pods(self) -> int:
+        """Pods that exist or are about to: the larger of asked and present."""
+        return max(self.spec_replicas, self.replicas)
+
+    @property
+    def available(self) -> int:
+        """Available pods that will stay: never more than asked for, even if status lags."""
+        return min(self.available_replicas, self.ready_replicas, self.spec_replicas)
+
+
+@dataclass(frozen=True)
+class PodProblem:
+    """A pod that is not ready, with the reason Kubernetes gives."""
+
+    name: str
+    revision: str
+    reason: str
+    message: str
+    since: datetime
+
+
+@dataclass(frozen=True)
+class ServiceView:
+    name: str
+    owned: bool
+    selector: dict[str, str]
+    ports: tuple[tuple[str | None, int, int | str, str], ...]
+    type: str = "ClusterIP"
+
+
+@dataclass(frozen=True)
+class Observed:
+    deployments: tuple[DeploymentView, ...] = ()
+    unready_pods: tuple[PodProblem, ...] = ()
+    service: ServiceView | None = None
+    ready_endpoints: int | None = None  # ready endpoints behind the Service; None: no slices
+
+
+@dataclass(frozen=True)
+class EnsureService:
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class CreateDeployment:
+    body: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.body["metadata"]["name"])
+
+
+@dataclass(frozen=True)
+class ScaleDeployment:
+    name: str
+    replicas: int
+    from_replicas: int
+
+
+@dataclass(frozen=True)
+class DeleteDeployment:
+    name: str
+
+
+Action = EnsureService | CreateDeployment | ScaleDeployment | DeleteDeployment
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    actions: tuple[Action, ...]
+    events: tuple[EventSpec, ...]
+    status: RolloutStatus
+    requeue_after: float
+    log: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,237 @@
+"""plan(rollout, observed, now) -> Plan: the one entry point of the pure layer.
+
+It checks what admission could not, keeps the Service as the spec says, hands the
+revisions to the strategy, and turns the strategy's outcome into a whole new status and
+the Events that tell the story.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from nonstop.api import RolloutSpec, RolloutStatus
+from nonstop.api.status import Phase
+from nonstop.plan.conditions import Verdict, conditions
+from nonstop.plan.model import (
+    Action,
+    CreateDeployment,
+    DeleteDeployment,
+    EnsureService,
+    EventSpec,
+    Observed,
+    Plan,
+    RolloutView,
+    ScaleDeployment,
+)
+from nonstop.plan.resources import (
+    desired_service_view,
+    render_service,
+    revision_hash,
+    selector_string,
+    service_needs_update,
+)
+from nonstop.plan.rolling import IDLE_REQUEUE, Outcome, plan_rolling
+
+AVAILABLE_STRATEGIES = {"rolling"}
+STALLED_REQUEUE = 60.0
+
+# Entering one of these states (for a given revision) is worth an Event.
+_STATE_EVENTS: dict[str, tuple[str, str]] = {
+    "PodsNotReady": ("Warning", "PodsNotReady"),
+    "PausedByUser": ("Normal", "PausedByUser"),
+    "RollingBack": ("Warning", "RolloutAborted"),
+    "RolledBack": ("Normal", "RolledBack"),
+    "ProgressDeadlineExceeded": ("Warning", "ProgressDeadlineExceeded"),
+    "RolloutCompleted": ("Normal", "RolloutCompleted"),
+}
+
+
+def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
+    if rollout.spec is None:
+        return _stalled(
+            rollout, observed, now, "InvalidSpec",
+            f"the spec is invalid: {rollout.spec_error}. Nothing was changed; fix the Rollout.",
+        )
+    spec = rollout.spec
+    problem = semantic_problem(rollout, spec, observed)
+    if problem is not None:
+        return _stalled(rollout, observed, now, *problem)
+
+    revision = revision_hash(rollout.template)
+    actions: list[Action] = []
+    if observed.service is None or service_needs_update(
+        observed.service, desired_service_view(rollout.meta, spec)
+    ):
+        actions.append(EnsureService(render_service(rollout.meta, spec)))
+    outcome = plan_rolling(rollout, spec, revision, observed, now)
+    actions.extend(outcome.actions)
+
+    status = _status(rollout, spec, observed, now, revision, outcome)
+    events = _events(rollout, spec, revision, outcome, status, actions)
+    return Plan(
+        actions=tuple(actions),
+        events=tuple(events),
+        status=status,
+        requeue_after=outcome.requeue_after,
+        log={"revision": revision, "phase": outcome.phase, "step": outcome.step},
+    )
+
+
+def semantic_problem(
+    rollout: RolloutView, spec: RolloutSpec, observed: Observed
+) -> tuple[str, str] | None:
+    """What admission cannot see but makes the Rollout impossible to carry out."""
+    name = spec.strategy.name
+    if name not in AVAILABLE_STRATEGIES:
+        return (
+            "StrategyNotAvailable",
+            f"strategy {name} is not available yet in this version of nonstop"
+            f" (available: {', '.join(sorted(AVAILABLE_STRATEGIES))}). Nothing was changed.",
+        )
+    if observed.service is not None and not observed.service.owned:
+        return (
+            "ServiceConflict",
+            f"Service {spec.service.name} already exists and does not belong to this Rollout."
+            " Nothing was changed: pick another spec.service.name, or delete that Service"
+            " so that nonstop can create its own.",
+        )
+    return None
+
+
+def _counts(
+    rollout: RolloutView, observed: Observed, revision: str | None
+) -> dict[str, int]:
+    deps = observed.deployments
+    current = next((d for d in deps if d.revision == revision), None)
+    return {
+        "replicas": sum(d.replicas for d in deps),
+        "ready_replicas": sum(d.ready_replicas for d in deps),
+        "available_replicas": sum(d.available_replicas for d in deps),
+        "updated_replicas": current.replicas if current else 0,
+        "updated_ready_replicas": current.available if current else 0,
+    }
+
+
+def _status(
+    rollout: RolloutView,
+    spec: RolloutSpec,
+    observed: Observed,
+    now: datetime,
+    revision: str,
+    outcome: Outcome,
+) -> RolloutStatus:
+    prev = rollout.status
+    paused = outcome.verdict.paused
+    return RolloutStatus(
+        observed_generation=rollout.meta.generation,
+        phase=outcome.phase,
+        message=outcome.verdict.message,
+        strategy=spec.strategy.name,
+        current_revision=revision,
+        stable_revision=outcome.stable_revision,
+        step=outcome.step,
+        last_progress_time=outcome.last_progress,
+        paused_since=(prev.paused_since or now) if paused and prev.phase == "Paused" else (now if paused else None),
+        selector=selector_string(spec.selector.match_labels),
+        abort=outcome.abort,
+        conditions=conditions(prev.conditions, outcome.verdict, rollout.meta.generation, now),
+        **_counts(rollout, observed, revision),
+    )
+
+
+def _images(rollout: RolloutView) -> str:
+    containers = rollout.template.get("spec", {}).get("containers", [])
+    return ", ".join(str(c.get("image", "?")) for c in containers)
+
+
+def _events(
+    rollout: RolloutView,
+    spec: RolloutSpec,
+    revision: str,
+    outcome: Outcome,
+    status: RolloutStatus,
+    actions: list[Action],
+) -> list[EventSpec]:
+    prev = rollout.status
+    events: list[EventSpec] = []
+    prev_ready = prev.condition("Ready")
+    prev_reason = prev_ready.reason if prev_ready else None
+    reason = outcome.verdict.reason
+    started = prev.current_revision != revision
+
+    if started:
+        was_rolling = prev.phase in ("Progressing", "Paused") and prev.current_revision not in (
+            None, prev.stable_revision,
+        )
+        if was_rolling:
+            events.append(EventSpec(
+                "Normal", "Superseded",
+                f"revision {prev.current_revision} was superseded by {revision} before it"
+                " completed",
+            ))
+        stable = outcome.stable_revision
+        if stable and stable != revision:
+            events.append(EventSpec(
+                "Normal", "RolloutStarted",
+                f"rolling out revision {revision} ({_images(rollout)}) to replace {stable}",
+            ))
+        else:
+            events.append(EventSpec(
+                "Normal", "RolloutStarted",
+                f"creating revision {revision} ({_images(rollout)}) with {spec.replicas} pods",
+            ))
+
+    notes = []
+    for action in actions:
+        if isinstance(action, CreateDeployment):
+            notes.append(f"created {action.name} with {action.body['spec']['replicas']} pods")
+        elif isinstance(action, ScaleDeployment):
+            notes.append(f"scaled {action.name} from {action.from_replicas} to {action.replicas}")
+    if notes:
+        events.append(EventSpec("Normal", "Scaled", "; ".join(notes)))
+    deleted = [a.name for a in actions if isinstance(a, DeleteDeployment)]
+    if deleted:
+        events.append(EventSpec(
+            "Normal", "RevisionsDeleted",
+            f"deleted old revisions beyond revisionHistoryLimit={spec.revision_history_limit}:"
+            f" {', '.join(deleted)}",
+        ))
+
+    if (reason, revision) != (prev_reason, prev.current_revision):
+        if reason in _STATE_EVENTS:
+            type_, event_reason = _STATE_EVENTS[reason]
+            events.append(EventSpec(type_, event_reason, outcome.verdict.message))  # type: ignore[arg-type]
+        elif reason == "RolloutInProgress" and prev_reason == "PodsNotReady" and not started:
+            events.append(EventSpec("Normal", "Resumed", f"pods of revision {revision} are"
+                                    " becoming ready again; the rollout goes on"))
+        elif reason == "RolloutInProgress" and prev_reason == "PausedByUser":
+            events.append(EventSpec("Normal", "ResumedByUser", "spec.paused is false again;"
+                                    " the rollout goes on"))
+    return events
+
+
+def _stalled(
+    rollout: RolloutView, observed: Observed, now: datetime, reason: str, message: str
+) -> Plan:
+    """A Rollout that cannot be carried out: say why, change nothing in the cluster."""
+    prev = rollout.status
+    verdict = Verdict(ready=False, reconciling=False, stalled=True, reason=reason, message=message)
+    phase: Phase = "Degraded"
+    spec = rollout.spec
+    status = prev.model_copy(update={
+        "observed_generation": rollout.meta.generation,
+        "phase": phase,
+        "message": message,
+        "strategy": spec.strategy.name if spec else prev.strategy,
+        "conditions": conditions(prev.conditions, verdict, rollout.meta.generation, now),
+        **_counts(rollout, observed, prev.current_revision),
+    })
+    prev_stalled = prev.condition("Stalled")
+    repeated = prev_stalled is not None and prev_stalled.status == "True" and (
+        prev_stalled.reason, prev_stalled.message) == (reason, message)
+    events = () if repeated else (EventSpec("Warning", reason, message),)
+    return Plan(actions=(), events=events, status=status, requeue_after=STALLED_REQUEUE,
+                log={"stalled": reason})
+
+
+__all__ = ["IDLE_REQUEUE", "plan", "semantic_problem"]

@@ -1,0 +1,49 @@
+"""One reconcile pass of one Rollout: observe -> plan -> apply -> status (one patch)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import structlog
+
+from nonstop.kube.apply import apply
+from nonstop.kube.client import Kube
+from nonstop.kube.observe import observe
+from nonstop.plan import plan
+from nonstop.plan.views import rollout_view
+
+log = structlog.get_logger("nonstop.reconcile")
+RETRY_AFTER_FAILURE = 3.0
+
+
+def status_body(status: Any) -> dict[str, Any]:
+    """Status as a merge patch: fields that are gone are sent as null, so they are removed."""
+    body: dict[str, Any] = status.model_dump(by_alias=True, mode="json")
+    return body
+
+
+def reconcile(kube: Kube, namespace: str, name: str, now: datetime | None = None) -> float | None:
+    """Run one pass; returns seconds until the next one, or None when the Rollout is gone."""
+    raw = kube.get_rollout(namespace, name)
+    if raw is None or raw["metadata"].get("deletionTimestamp"):
+        return None
+    view = rollout_view(raw)
+    observed = observe(kube, view)
+    decision = plan(view, observed, now or datetime.now(UTC))
+    bound = log.bind(namespace=namespace, rollout=name, **decision.log)
+
+    failures = apply(kube, namespace, decision.actions)
+    for action in decision.actions:
+        bound.info("applied", action=type(action).__name__)
+    for event in decision.events:
+        bound.info("event", reason=event.reason, message=event.message)
+        kube.post_event(raw, event.type, event.reason, event.message)
+    for failure in failures:
+        bound.warning("apply failed", error=failure)
+        kube.post_event(raw, "Warning", "ApplyFailed", failure)
+
+    new_status = status_body(decision.status)
+    if new_status != status_body(view.status):
+        kube.patch_rollout_status(namespace, name, new_status)
+    return RETRY_AFTER_FAILURE if failures else decision.requeue_after

@@ -1,0 +1,193 @@
+"""An in-memory world for planner tests: Deployments, pods that turn ready (or not), a
+Service's ready endpoints, and a clock. It plays the Deployment/ReplicaSet/EndpointSlice
+controllers just enough to run many reconcile passes without a cluster.
+
+Every pass round-trips the Rollout's status through JSON, as the API server does, so a
+test also checks that all progress really lives in status.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from nonstop.api import RolloutStatus
+from nonstop.plan import (
+    CreateDeployment,
+    DeleteDeployment,
+    DeploymentView,
+    EnsureService,
+    Observed,
+    Plan,
+    PodProblem,
+    ScaleDeployment,
+    ServiceView,
+    plan,
+)
+from nonstop.plan.model import REVISION_LABEL
+from nonstop.plan.resources import desired_service_view, revision_hash
+from nonstop.plan.views import rollout_view
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def rollout_raw(
+    image: str = "web:1",
+    replicas: int = 4,
+    max_surge: int | str = 1,
+    max_unavailable: int | str = 0,
+    deadline: int = 60,
+    labels: dict[str, str] | None = None,
+    paused: bool = False,
+    strategy: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    pod_labels = {"app": "web", **(labels or {})}
+    return {
+        "metadata": {"name": "web", "namespace": "default", "uid": "uid-1", "generation": 1},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": pod_labels},
+                "spec": {"containers": [{"name": "web", "image": image}]},
+            },
+            "service": {"name": "web", "ports": [{"port": 80}]},
+            "progressDeadlineSeconds": deadline,
+            "paused": paused,
+            "strategy": strategy or {"rolling": {"maxSurge": max_surge, "maxUnavailable": max_unavailable}},
+        },
+    }
+
+
+@dataclass
+class Dep:
+    name: str
+    revision: str
+    spec: int
+    pods: int = 0
+    ready: int = 0
+    created: datetime = T0
+    pod_birth: list[datetime] = field(default_factory=list)
+
+
+@dataclass
+class World:
+    """never_ready: revisions whose pods never turn ready."""
+
+    raw: dict[str, Any]
+    now: datetime = T0
+    deps: dict[str, Dep] = field(default_factory=dict)
+    service: ServiceView | None = None
+    never_ready: set[str] = field(default_factory=set)
+    history: list[Plan] = field(default_factory=list)
+    min_ready_seen: int | None = None
+    max_pods_seen: int = 0
+
+    @property
+    def revision(self) -> str:
+        return revision_hash(self.raw["spec"]["template"])
+
+    def set_image(self, image: str, **labels: str) -> None:
+        template = self.raw["spec"]["template"]
+        template["spec"]["containers"][0]["image"] = image
+        if labels:
+            template["metadata"]["labels"].update(labels)
+        self.raw["metadata"]["generation"] += 1
+
+    def ready_total(self) -> int:
+        return sum(d.ready for d in self.deps.values())
+
+    def observed(self) -> Observed:
+        deployments = tuple(
+            DeploymentView(
+                name=d.name, revision=d.revision, spec_replicas=d.spec, replicas=d.pods,
+                ready_replicas=d.ready, available_replicas=d.ready, created_at=d.created,
+            )
+            for d in self.deps.values()
+        )
+        current = self.deps.get(next((n for n, d in self.deps.items() if d.revision == self.revision), ""))
+        problems: tuple[PodProblem, ...] = ()
+        if current and current.revision in self.never_ready:
+            problems = tuple(
+                PodProblem(f"{current.name}-{i}", current.revision, "ContainersNotReady",
+                           "containers with unready status: [web]", born)
+                for i, born in enumerate(current.pod_birth)
+            )
+        endpoints = self.ready_total() if self.service else None
+        return Observed(deployments, problems, self.service, endpoints)
+
+    def step(self, settle: bool = True) -> Plan:
+        """One reconcile pass, then (if settle) the controllers catch up."""
+        view = rollout_view(self.raw)
+        decision = plan(view, self.observed(), self.now)
+        self.history.append(decision)
+        self.apply(decision)
+        status = RolloutStatus.model_validate(decision.status.model_dump(by_alias=True, mode="json"))
+        self.raw["status"] = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+        self.record()
+        if settle:
+            self.settle()
+        self.record()
+        return decision
+
+    def apply(self, decision: Plan) -> None:
+        for action in decision.actions:
+            if isinstance(action, EnsureService):
+                view = rollout_view(self.raw)
+                assert view.spec is not None
+                self.service = desired_service_view(view.meta, view.spec)
+            elif isinstance(action, CreateDeployment):
+                labels = action.body["metadata"]["labels"]
+                self.deps[action.name] = Dep(
+                    action.name, labels[REVISION_LABEL], action.body["spec"]["replicas"],
+                    created=self.now,
+                )
+            elif isinstance(action, ScaleDeployment):
+                dep = self.deps[action.name]
+                dep.spec = action.replicas
+                # the ReplicaSet controller deletes unready pods first
+                if dep.pods > dep.spec:
+                    dep.pods = dep.spec
+                    dep.ready = min(dep.ready, dep.spec)
+                    dep.pod_birth = dep.pod_birth[: dep.spec]
+            elif isinstance(action, DeleteDeployment):
+                del self.deps[action.name]
+
+    def settle(self) -> None:
+        for dep in self.deps.values():
+            while dep.pods < dep.spec:
+                dep.pods += 1
+                dep.pod_birth.append(self.now)
+            dep.ready = 0 if dep.revision in self.never_ready else dep.pods
+
+    def record(self) -> None:
+        total = sum(d.pods for d in self.deps.values())
+        self.max_pods_seen = max(self.max_pods_seen, total)
+        if self.service is not None and self.history and any(d.ready for d in self.deps.values()):
+            ready = self.ready_total()
+            self.min_ready_seen = ready if self.min_ready_seen is None else min(self.min_ready_seen, ready)
+
+    def run(self, passes: int, seconds: float = 2.0) -> None:
+        for _ in range(passes):
+            self.step()
+            self.now += timedelta(seconds=seconds)
+
+    def run_until(self, phase: str, limit: int = 200, seconds: float = 2.0) -> Plan:
+        for _ in range(limit):
+            decision = self.step()
+            self.now += timedelta(seconds=seconds)
+            if decision.status.phase == phase:
+                return decision
+        raise AssertionError(f"never reached {phase}; last: {self.history[-1].status.message}")
+
+    @property
+    def status(self) -> RolloutStatus:
+        return RolloutStatus.model_validate(self.raw.get("status", {}))
+
+    def replicas_by_revision(self) -> dict[str, int]:
+        return {d.revision: d.spec for d in self.deps.values()}
+
+
+def with_ready(view: DeploymentView, ready: int) -> DeploymentView:
+    return replace(view, ready_replicas=ready, available_replicas=ready)
