@@ -14,7 +14,26 @@ import pytest
 from e2e.kube import REPO, Cluster, Operator, ReadyEndpointWatcher
 
 CLUSTER_NAME = os.environ.get("NONSTOP_E2E_CLUSTER", "nonstop-e2e")
-CACHE = Path(os.environ.get("NONSTOP_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nonstop"))
+CACHE = Path(
+    os.environ.get(
+        "NONSTOP_CACHE", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "nonstop"
+    )
+)
+
+
+FIGURES: list[str] = []
+
+
+def record_figure(text: str) -> None:
+    """A measured figure worth reading in the CI log (not an assertion)."""
+    FIGURES.append(text)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if FIGURES:
+        terminalreporter.section("figures measured by the e2e tests")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -27,7 +46,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def cluster() -> Iterator[Cluster]:
     up = subprocess.run(
         ["bash", str(REPO / "e2e/cluster/up.sh"), "--name", CLUSTER_NAME],
-        capture_output=True, text=True, timeout=3600,
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        check=False,
     )
     if up.returncode != 0:
         pytest.fail(f"the local control plane did not come up:\n{up.stderr[-3000:]}")
@@ -38,8 +60,12 @@ def cluster() -> Iterator[Cluster]:
     c.kubectl("wait", "--for=condition=Established", "crd/rollouts.nonstop.dev", "--timeout=60s")
     yield c
     if not os.environ.get("NONSTOP_E2E_KEEP"):
-        subprocess.run(["bash", str(REPO / "e2e/cluster/down.sh"), "--name", CLUSTER_NAME],
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            ["bash", str(REPO / "e2e/cluster/down.sh"), "--name", CLUSTER_NAME],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -51,16 +77,27 @@ def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture
-def namespace(cluster: Cluster, operator: Operator, request: pytest.FixtureRequest) -> Iterator[str]:
+def namespace(
+    cluster: Cluster, operator: Operator, request: pytest.FixtureRequest
+) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
     cluster.kubectl("create", "namespace", name)
     # new namespaces reject pods until the default ServiceAccount exists
-    cluster.kubectl("wait", "--for=jsonpath={.metadata.name}=default", "serviceaccount/default",
-                    "-n", name, "--timeout=60s")
+    cluster.kubectl(
+        "wait",
+        "--for=jsonpath={.metadata.name}=default",
+        "serviceaccount/default",
+        "-n",
+        name,
+        "--timeout=60s",
+    )
     yield name
     call = getattr(request.node, "rep_call", None)
     if call is not None and call.failed:
-        print("\n--- operator log (last 80 lines) ---\n" + "\n".join(operator.logs().splitlines()[-80:]))
+        print(
+            "\n--- operator log (last 80 lines) ---\n"
+            + "\n".join(operator.logs().splitlines()[-80:])
+        )
         print(cluster.kubectl("describe", "rollouts", "-n", name, check=False).stdout)
     cluster.kubectl("delete", "namespace", name, "--wait=false", check=False)
 

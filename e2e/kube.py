@@ -35,7 +35,9 @@ def eventually(check: Callable[[], T | None], timeout: float, what: str, every: 
         except AssertionError as exc:
             last = exc
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}" + (f": {last}" if last else ""))
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}" + (f": {last}" if last else "")
+    )
 
 
 @dataclass
@@ -44,12 +46,23 @@ class Cluster:
     bin_dir: Path
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "KUBECONFIG": self.kubeconfig, "PATH": f"{self.bin_dir}:{os.environ['PATH']}"}
+        return {
+            **os.environ,
+            "KUBECONFIG": self.kubeconfig,
+            "PATH": f"{self.bin_dir}:{os.environ['PATH']}",
+        }
 
-    def kubectl(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(self.bin_dir / "kubectl"), *args], input=input, text=True,
-            capture_output=True, env=self.env(), timeout=120,
+            [str(self.bin_dir / "kubectl"), *args],
+            input=input,
+            text=True,
+            capture_output=True,
+            env=self.env(),
+            timeout=120,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
@@ -58,7 +71,9 @@ class Cluster:
     def get(self, *args: str) -> Any:
         return json.loads(self.kubectl("get", "-o", "json", *args).stdout)
 
-    def apply(self, manifest: dict[str, Any] | str, namespace: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def apply(
+        self, manifest: dict[str, Any] | str, namespace: str, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
         return self.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=check)
 
@@ -84,7 +99,9 @@ class Operator:
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nonstop.cli.main", "run"],
-            stdout=log, stderr=subprocess.STDOUT, env=self.cluster.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=self.cluster.env(),
         )
 
     def alive(self) -> bool:
@@ -105,7 +122,9 @@ class Operator:
                 self.proc.kill()
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("operator-*.log")))
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.log_dir.glob("operator-*.log"))
+        )
 
 
 @dataclass
@@ -139,22 +158,29 @@ class ReadyEndpointWatcher:
         return ready
 
     def _record(self) -> None:
-        self.counts.append((time.monotonic(), len(set().union(*self._slices.values()) if self._slices else set())))
+        self.counts.append(
+            (time.monotonic(), len(set().union(*self._slices.values()) if self._slices else set()))
+        )
 
     def _run(self) -> None:
         discovery = client.DiscoveryV1Api(self.api)
         selector = f"kubernetes.io/service-name={self.service}"
         try:
             while not self._stop.is_set():
-                listing = json.loads(discovery.list_namespaced_endpoint_slice(
-                    self.namespace, label_selector=selector, _preload_content=False).data)
+                listing = json.loads(
+                    discovery.list_namespaced_endpoint_slice(
+                        self.namespace, label_selector=selector, _preload_content=False
+                    ).data
+                )
                 self._slices = {s["metadata"]["name"]: self._ready(s) for s in listing["items"]}
                 self._record()
                 self._synced.set()
                 stream = watch.Watch()
                 for event in stream.stream(
-                    discovery.list_namespaced_endpoint_slice, self.namespace,
-                    label_selector=selector, resource_version=listing["metadata"]["resourceVersion"],
+                    discovery.list_namespaced_endpoint_slice,
+                    self.namespace,
+                    label_selector=selector,
+                    resource_version=listing["metadata"]["resourceVersion"],
                     timeout_seconds=5,
                 ):
                     obj = event["raw_object"]

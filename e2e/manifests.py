@@ -25,7 +25,11 @@ def rollout(
             "selector": {"matchLabels": {"app": name}},
             "template": {
                 "metadata": {"labels": {"app": name, **(pod_labels or {})}},
-                "spec": {"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080}]}]},
+                "spec": {
+                    "containers": [
+                        {"name": "app", "image": image, "ports": [{"containerPort": 8080}]}
+                    ]
+                },
             },
             "service": {"name": service or name, "ports": [{"port": 80, "targetPort": 8080}]},
             "progressDeadlineSeconds": deadline,

@@ -46,7 +46,9 @@ def broken(change: str) -> dict[str, Any]:
         case "zero-deadline":
             spec["progressDeadlineSeconds"] = 0
         case "shadow-without-router":
-            spec["strategy"] = {"shadow": {"duration": "5m", "then": {"canary": {"steps": [{"setWeight": 50}]}}}}
+            spec["strategy"] = {
+                "shadow": {"duration": "5m", "then": {"canary": {"steps": [{"setWeight": 50}]}}}
+            }
     return manifest
 
 
@@ -55,7 +57,11 @@ CASES = [
     ("two-strategies", "spec.strategy", "set exactly one of rolling"),
     ("negative-replicas", "spec.replicas", "greater than or equal to 0"),
     ("surge-over-100", "spec.strategy.rolling.maxSurge", "percentage from 0% to 100%"),
-    ("unavailable-not-a-number", "spec.strategy.rolling.maxUnavailable", "percentage from 0% to 100%"),
+    (
+        "unavailable-not-a-number",
+        "spec.strategy.rolling.maxUnavailable",
+        "percentage from 0% to 100%",
+    ),
     ("both-zero", "spec.strategy.rolling", "cannot both be 0"),
     ("weight-over-100", "spec.strategy.canary.steps[0].setWeight", "less than or equal to 100"),
     ("bad-duration", "spec.strategy.canary.steps[0].pause.duration", "should match"),
@@ -117,7 +123,16 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     fixed = copy.deepcopy(rollout(name="conflict", service="conflict-web"))
     cluster.apply(fixed, namespace)
     eventually(
-        lambda: next((c for c in cluster.get("rollout", "conflict", "-n", namespace).get("status", {}).get("conditions", [])
-                      if c["type"] == "Ready" and c["status"] == "True"), None),
-        120, "fixed rollout Ready",
+        lambda: next(
+            (
+                c
+                for c in cluster.get("rollout", "conflict", "-n", namespace)
+                .get("status", {})
+                .get("conditions", [])
+                if c["type"] == "Ready" and c["status"] == "True"
+            ),
+            None,
+        ),
+        120,
+        "fixed rollout Ready",
     )

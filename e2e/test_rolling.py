@@ -8,7 +8,7 @@ import threading
 import time
 from typing import Any
 
-from e2e.conftest import Cluster
+from e2e.conftest import Cluster, record_figure
 from e2e.kube import Operator, ReadyEndpointWatcher, eventually
 from e2e.manifests import rollout
 
@@ -23,19 +23,29 @@ def condition(st: dict[str, Any], type_: str) -> dict[str, Any]:
 
 def wait_ready(cluster: Cluster, ns: str, name: str = "web", timeout: int = 180) -> dict[str, Any]:
     """kubectl wait, as a user or a pipeline would, then the status it left."""
+
     def ready_for_generation() -> dict[str, Any] | None:
         obj = cluster.get("rollout", name, "-n", ns)
         st = obj.get("status", {})
-        ok = st.get("observedGeneration") == obj["metadata"]["generation"] and condition(st, "Ready").get("status") == "True"
+        ok = (
+            st.get("observedGeneration") == obj["metadata"]["generation"]
+            and condition(st, "Ready").get("status") == "True"
+        )
         return st if ok else None
 
     eventually(ready_for_generation, timeout, f"rollout {name} Ready for its generation")
-    cluster.kubectl("wait", "--for=condition=Ready", f"rollout/{name}", "-n", ns, f"--timeout={timeout}s")
+    cluster.kubectl(
+        "wait", "--for=condition=Ready", f"rollout/{name}", "-n", ns, f"--timeout={timeout}s"
+    )
     return status(cluster, ns, name)
 
 
-def set_image(cluster: Cluster, ns: str, image: str, name: str = "web", labels: dict[str, str] | None = None) -> None:
-    patch: dict[str, Any] = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}}
+def set_image(
+    cluster: Cluster, ns: str, image: str, name: str = "web", labels: dict[str, str] | None = None
+) -> None:
+    patch: dict[str, Any] = {
+        "spec": {"template": {"spec": {"containers": [{"name": "app", "image": image}]}}}
+    }
     if labels:
         patch["spec"]["template"]["metadata"] = {"labels": labels}
     # a merge patch replaces the container list, as a GitOps apply of the new manifest would
@@ -44,7 +54,13 @@ def set_image(cluster: Cluster, ns: str, image: str, name: str = "web", labels: 
 
 
 def events(cluster: Cluster, ns: str, name: str = "web") -> list[str]:
-    items = cluster.get("events", "-n", ns, "--field-selector", f"involvedObject.name={name},involvedObject.kind=Rollout")["items"]
+    items = cluster.get(
+        "events",
+        "-n",
+        ns,
+        "--field-selector",
+        f"involvedObject.name={name},involvedObject.kind=Rollout",
+    )["items"]
     items.sort(key=lambda e: e["metadata"]["name"])  # <rollout>.<unix nanos in hex>: chronological
     return [e["reason"] for e in items]
 
@@ -74,7 +90,11 @@ def test_apply_wait_get_and_scale(cluster: Cluster, namespace: str) -> None:
     st = wait_ready(cluster, namespace)
     assert st["readyReplicas"] == 5
     assert deployments(cluster, namespace) == {st["currentRevision"]: 5}
-    scale = json.loads(cluster.kubectl("get", "--raw", f"/apis/nonstop.dev/v1alpha1/namespaces/{namespace}/rollouts/web/scale").stdout)
+    scale = json.loads(
+        cluster.kubectl(
+            "get", "--raw", f"/apis/nonstop.dev/v1alpha1/namespaces/{namespace}/rollouts/web/scale"
+        ).stdout
+    )
     assert scale["spec"]["replicas"] == 5 and scale["status"]["selector"] == "app=web"
 
 
@@ -91,11 +111,16 @@ def test_image_update_never_drops_below_the_minimum(
     set_image(cluster, namespace, "registry.example/web:2")
     second = wait_ready(cluster, namespace)
     minimum = watcher.stop()
-    print(f"\nFIGURE rolling update {replicas} replicas maxUnavailable=0: min ready endpoints {minimum}")
+    record_figure(
+        f"rolling update {replicas} replicas maxUnavailable=0: min ready endpoints {minimum}"
+    )
     assert second["currentRevision"] != first["currentRevision"]
     assert second["stableRevision"] == second["currentRevision"]
     assert minimum >= replicas  # replicas - maxUnavailable
-    assert deployments(cluster, namespace) == {second["currentRevision"]: 4, first["currentRevision"]: 0}
+    assert deployments(cluster, namespace) == {
+        second["currentRevision"]: 4,
+        first["currentRevision"]: 0,
+    }
     story = events(cluster, namespace)
     assert "RolloutStarted" in story and "Scaled" in story and story[-1] == "RolloutCompleted"
 
@@ -110,26 +135,39 @@ def test_bad_release_pauses_then_rolls_back(
     endpoints.append(watcher)
     eventually(lambda: watcher.current == replicas, 60, "all endpoints ready")
 
-    set_image(cluster, namespace, "registry.example/web:broken", labels={"test.kwok/readiness": "never"})
+    set_image(
+        cluster, namespace, "registry.example/web:broken", labels={"test.kwok/readiness": "never"}
+    )
 
-    paused = eventually(lambda: (s := status(cluster, namespace)).get("phase") == "Paused" and s, 120, "Paused")
+    paused = eventually(
+        lambda: (s := status(cluster, namespace)).get("phase") == "Paused" and s, 120, "Paused"
+    )
     assert condition(paused, "Paused")["reason"] == "PodsNotReady"
-    bad_pods = cluster.get("pods", "-n", namespace, "-l", f"nonstop.dev/revision={paused['currentRevision']}")["items"]
+    bad_pods = cluster.get(
+        "pods", "-n", namespace, "-l", f"nonstop.dev/revision={paused['currentRevision']}"
+    )["items"]
     assert bad_pods
     assert bad_pods[0]["metadata"]["name"] in paused["message"]
     assert "ContainersNotReady" in paused["message"]
 
     rolled_back = eventually(
-        lambda: condition(s := status(cluster, namespace), "Stalled").get("reason") == "RolledBack" and s,
-        180, "rolled back",
+        lambda: (
+            condition(s := status(cluster, namespace), "Stalled").get("reason") == "RolledBack"
+            and s
+        ),
+        180,
+        "rolled back",
     )
     minimum = watcher.stop()
-    print(f"\nFIGURE bad release {replicas} replicas: min ready endpoints {minimum}")
+    record_figure(f"bad release {replicas} replicas: min ready endpoints {minimum}")
     assert rolled_back["phase"] == "Degraded"
     assert rolled_back["abort"]["reason"] == "ProgressDeadlineExceeded"
     assert rolled_back["stableRevision"] == good["currentRevision"]
     assert condition(rolled_back, "Ready")["status"] == "False"
-    assert deployments(cluster, namespace) == {good["currentRevision"]: 3, rolled_back["currentRevision"]: 0}
+    assert deployments(cluster, namespace) == {
+        good["currentRevision"]: 3,
+        rolled_back["currentRevision"]: 0,
+    }
     assert minimum >= replicas
 
     story = events(cluster, namespace)
@@ -151,14 +189,18 @@ def test_operator_killed_mid_rollout_resumes_within_limits(
     eventually(lambda: watcher.current == replicas, 60, "all endpoints ready")
 
     set_image(cluster, namespace, "registry.example/web:2")
-    eventually(lambda: 1 <= status(cluster, namespace).get("updatedReplicas", 0) < replicas, 120, "mid-rollout")
+    eventually(
+        lambda: 1 <= status(cluster, namespace).get("updatedReplicas", 0) < replicas,
+        120,
+        "mid-rollout",
+    )
     operator.kill()
     time.sleep(3)  # the cluster goes on without the operator for a while
     operator.start()
     st = wait_ready(cluster, namespace, timeout=300)
     minimum = watcher.stop()
     most = pods.stop()
-    print(f"\nFIGURE SIGKILL mid-rollout: min ready endpoints {minimum}, max pods {most}")
+    record_figure(f"SIGKILL mid-rollout: min ready endpoints {minimum}, max pods {most}")
     assert st["stableRevision"] == st["currentRevision"]
     assert minimum >= replicas
     assert most <= replicas + surge
@@ -178,8 +220,14 @@ class PodCounter:
 
         core = client.CoreV1Api(self.cluster.api())
         while not self._stop.is_set():
-            items = json.loads(core.list_namespaced_pod(self.namespace, label_selector=self.selector, _preload_content=False).data)["items"]
-            self.most = max(self.most, sum(1 for p in items if not p["metadata"].get("deletionTimestamp")))
+            items = json.loads(
+                core.list_namespaced_pod(
+                    self.namespace, label_selector=self.selector, _preload_content=False
+                ).data
+            )["items"]
+            self.most = max(
+                self.most, sum(1 for p in items if not p["metadata"].get("deletionTimestamp"))
+            )
             time.sleep(0.2)
 
     def start(self) -> PodCounter:

@@ -55,7 +55,8 @@ def rollout_raw(
             "service": {"name": "web", "ports": [{"port": 80}]},
             "progressDeadlineSeconds": deadline,
             "paused": paused,
-            "strategy": strategy or {"rolling": {"maxSurge": max_surge, "maxUnavailable": max_unavailable}},
+            "strategy": strategy
+            or {"rolling": {"maxSurge": max_surge, "maxUnavailable": max_unavailable}},
         },
     }
 
@@ -101,17 +102,29 @@ class World:
     def observed(self) -> Observed:
         deployments = tuple(
             DeploymentView(
-                name=d.name, revision=d.revision, spec_replicas=d.spec, replicas=d.pods,
-                ready_replicas=d.ready, available_replicas=d.ready, created_at=d.created,
+                name=d.name,
+                revision=d.revision,
+                spec_replicas=d.spec,
+                replicas=d.pods,
+                ready_replicas=d.ready,
+                available_replicas=d.ready,
+                created_at=d.created,
             )
             for d in self.deps.values()
         )
-        current = self.deps.get(next((n for n, d in self.deps.items() if d.revision == self.revision), ""))
+        current = self.deps.get(
+            next((n for n, d in self.deps.items() if d.revision == self.revision), "")
+        )
         problems: tuple[PodProblem, ...] = ()
         if current and current.revision in self.never_ready:
             problems = tuple(
-                PodProblem(f"{current.name}-{i}", current.revision, "ContainersNotReady",
-                           "containers with unready status: [web]", born)
+                PodProblem(
+                    f"{current.name}-{i}",
+                    current.revision,
+                    "ContainersNotReady",
+                    "containers with unready status: [web]",
+                    born,
+                )
                 for i, born in enumerate(current.pod_birth)
             )
         endpoints = self.ready_total() if self.service else None
@@ -123,7 +136,9 @@ class World:
         decision = plan(view, self.observed(), self.now)
         self.history.append(decision)
         self.apply(decision)
-        status = RolloutStatus.model_validate(decision.status.model_dump(by_alias=True, mode="json"))
+        status = RolloutStatus.model_validate(
+            decision.status.model_dump(by_alias=True, mode="json")
+        )
         self.raw["status"] = status.model_dump(by_alias=True, mode="json", exclude_none=True)
         self.record()
         if settle:
@@ -140,7 +155,9 @@ class World:
             elif isinstance(action, CreateDeployment):
                 labels = action.body["metadata"]["labels"]
                 self.deps[action.name] = Dep(
-                    action.name, labels[REVISION_LABEL], action.body["spec"]["replicas"],
+                    action.name,
+                    labels[REVISION_LABEL],
+                    action.body["spec"]["replicas"],
                     created=self.now,
                 )
             elif isinstance(action, ScaleDeployment):
@@ -166,7 +183,9 @@ class World:
         self.max_pods_seen = max(self.max_pods_seen, total)
         if self.service is not None and self.history and any(d.ready for d in self.deps.values()):
             ready = self.ready_total()
-            self.min_ready_seen = ready if self.min_ready_seen is None else min(self.min_ready_seen, ready)
+            self.min_ready_seen = (
+                ready if self.min_ready_seen is None else min(self.min_ready_seen, ready)
+            )
 
     def run(self, passes: int, seconds: float = 2.0) -> None:
         for _ in range(passes):

@@ -7,6 +7,7 @@ a Rollout would hang whenever the operator is down. Events need neither.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -30,8 +31,12 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     settings.posting.enabled = False  # our Events come from the planner, not from kopf
     settings.watching.server_timeout = 300
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="kopf.nonstop.dev")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="kopf.nonstop.dev")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix="kopf.nonstop.dev"
+    )
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="kopf.nonstop.dev"
+    )
     load_config()
     kube = Kube()
     _state["workers"] = Workers(lambda ns, name: reconcile(kube, ns, name))
@@ -44,13 +49,14 @@ async def cleanup(**_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def rollout_event(event: dict[str, Any], name: str, namespace: str, **_: Any) -> None:
-    if event.get("type") == "DELETED":
-        _workers().forget((namespace, name))
+async def rollout_event(type: str | None, name: str, namespace: str | None, **_: Any) -> None:
+    key = (namespace or "", name)
+    if type == "DELETED":
+        _workers().forget(key)
     else:
-        _workers().wake((namespace, name))
+        _workers().wake(key)
 
 
 @kopf.on.event("apps", "v1", "deployments", labels={ROLLOUT_LABEL: kopf.PRESENT})
-async def deployment_event(labels: dict[str, str], namespace: str, **_: Any) -> None:
-    _workers().wake((namespace, labels[ROLLOUT_LABEL]))
+async def deployment_event(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
+    _workers().wake((namespace or "", labels[ROLLOUT_LABEL]))

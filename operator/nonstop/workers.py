@@ -8,6 +8,7 @@ backoff; it never stops the task or the operator.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -38,7 +39,9 @@ class Workers:
         if worker is None or worker.task is None or worker.task.done():
             worker = _Worker()
             self._workers[key] = worker
-            worker.task = asyncio.create_task(self._loop(key, worker), name=f"rollout/{key[0]}/{key[1]}")
+            worker.task = asyncio.create_task(
+                self._loop(key, worker), name=f"rollout/{key[0]}/{key[1]}"
+            )
         worker.wake.set()
 
     def forget(self, key: Key) -> None:
@@ -64,13 +67,16 @@ class Workers:
                 failures = 0
             except Exception as exc:  # a pass must never kill the worker
                 failures += 1
-                delay = min(MAX_BACKOFF, 2.0 ** failures)
-                log.warning("pass failed", namespace=namespace, rollout=name,
-                            error=f"{type(exc).__name__}: {exc}", retry_in=delay)
+                delay = min(MAX_BACKOFF, 2.0**failures)
+                log.warning(
+                    "pass failed",
+                    namespace=namespace,
+                    rollout=name,
+                    error=f"{type(exc).__name__}: {exc}",
+                    retry_in=delay,
+                )
             if delay is None:
                 self._workers.pop(key, None)
                 return
-            try:
+            with contextlib.suppress(TimeoutError):  # woken early, or time for the next pass
                 await asyncio.wait_for(worker.wake.wait(), timeout=delay)
-            except TimeoutError:
-                pass

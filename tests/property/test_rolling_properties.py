@@ -60,7 +60,9 @@ def test_planning_again_after_applying_yields_nothing(state: tuple) -> None:  # 
 
 
 @given(st.integers(0, 50), int_or_percent, int_or_percent)
-def test_bounds_always_let_the_rollout_move(replicas: int, surge: int | str, unavailable: int | str) -> None:
+def test_bounds_always_let_the_rollout_move(
+    replicas: int, surge: int | str, unavailable: int | str
+) -> None:
     s, u = bounds(replicas, surge, unavailable)
     assert s >= 0 and 0 <= u <= replicas
     assert s + u >= 1
@@ -89,7 +91,9 @@ def test_whole_rollouts_keep_the_minimum_and_finish(
         assert world.max_pods_seen <= replicas + surge
         assert world.replicas_by_revision()[world.revision] == replicas
         # converged: one more pass changes nothing
-        assert not [a for a in world.step().actions if isinstance(a, ScaleDeployment | CreateDeployment)]
+        assert not [
+            a for a in world.step().actions if isinstance(a, ScaleDeployment | CreateDeployment)
+        ]
 
 
 @settings(max_examples=25, deadline=None)

@@ -75,7 +75,9 @@ def spec_with(**changes: Any) -> dict[str, Any]:
         ({"selector": {"matchLabels": {"app": "other"}}}, "matchLabels"),
     ],
 )
-def test_invalid_specs_are_rejected_with_the_field_named(changes: dict[str, Any], needle: str) -> None:
+def test_invalid_specs_are_rejected_with_the_field_named(
+    changes: dict[str, Any], needle: str
+) -> None:
     with pytest.raises(ValidationError) as error:
         RolloutSpec.model_validate(spec_with(**changes))
     assert needle in str(error.value)
@@ -89,6 +91,8 @@ def test_unknown_pod_fields_pass_through() -> None:
     assert parsed.template.spec.model_extra == {"nodeSelector": {"zone": "a"}}
 
 
-@pytest.mark.parametrize(("text", "seconds"), [("30s", 30), ("2m", 120), ("1h30m", 5400), ("250ms", 0.25)])
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("2m", 120), ("1h30m", 5400), ("250ms", 0.25)]
+)
 def test_durations(text: str, seconds: float) -> None:
     assert duration_seconds(text) == seconds

@@ -153,7 +153,12 @@ def test_paused_rollout_makes_no_changes_and_does_not_abort() -> None:
     world.run(30)
     assert world.status.phase == "Paused"
     assert world.status.abort is None
-    scaled = [a for p in world.history[-30:] for a in p.actions if isinstance(a, ScaleDeployment | CreateDeployment)]
+    scaled = [
+        a
+        for p in world.history[-30:]
+        for a in p.actions
+        if isinstance(a, ScaleDeployment | CreateDeployment)
+    ]
     assert scaled == []
     assert world.replicas_by_revision() == before
     world.raw["spec"]["paused"] = False

@@ -72,7 +72,9 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 def duration_seconds(value: str) -> float:
     """Seconds in a Duration string ("1m30s" -> 90.0)."""
-    return sum(float(n) * _UNITS[u] for n, _, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ms|s|m|h)", value))
+    return sum(
+        float(n) * _UNITS[u] for n, _, u in re.findall(r"([0-9]+(\.[0-9]+)?)(ms|s|m|h)", value)
+    )
 
 
 def _check_int_or_percent(value: int | str) -> int | str:
@@ -115,10 +117,16 @@ IntOrName = Annotated[
 
 DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
 Name = Annotated[str, StringConstraints(pattern=DNS_LABEL, min_length=1, max_length=63)]
-LabelMap = Annotated[dict[str, str], WithJsonSchema(
-    {"type": "object", "additionalProperties": {"type": "string", "maxLength": 63},
-     "maxProperties": 64}
-)]
+LabelMap = Annotated[
+    dict[str, str],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "additionalProperties": {"type": "string", "maxLength": 63},
+            "maxProperties": 64,
+        }
+    ),
+]
 
 
 def _one_of_rule(schema: dict[str, Any], cls: type[BaseModel]) -> None:

@@ -20,7 +20,6 @@ from nonstop.api.base import (
     OneOfModel,
     OpenApiModel,
     cel,
-    exactly_one_of,
     validations,
 )
 
@@ -103,7 +102,9 @@ class GatewayApiRouting(ApiModel):
 
 
 class TrafficRouting(ApiModel):
-    gateway_api: GatewayApiRouting = Field(description="Route traffic with a Gateway API HTTPRoute.")
+    gateway_api: GatewayApiRouting = Field(
+        description="Route traffic with a Gateway API HTTPRoute."
+    )
 
 
 # --- analysis --------------------------------------------------------------------------------
@@ -143,14 +144,16 @@ class AnalysisTemplateRef(ApiModel):
 
 
 class Analysis(ApiModel):
-    model_config = ConfigDict(**{
-        "json_schema_extra": validations(
-            cel(
-                "has(self.templates) || has(self.metrics)",
-                "analysis: set templates or metrics",
+    model_config = ConfigDict(
+        **{
+            "json_schema_extra": validations(
+                cel(
+                    "has(self.templates) || has(self.metrics)",
+                    "analysis: set templates or metrics",
+                )
             )
-        )
-    })
+        }
+    )
     templates: list[AnalysisTemplateRef] | None = Field(default=None, max_length=16)
     metrics: list[Metric] | None = Field(default=None, max_length=16)
 
@@ -173,7 +176,7 @@ class SetCanaryScale(OneOfModel):
 
 class HeaderMatch(OneOfModel):
     one_of_what = "header match"
-    one_of = ('exact', 'prefix', 'regex')
+    one_of = ("exact", "prefix", "regex")
     name: str = Field(min_length=1, max_length=256)
     exact: str | None = Field(default=None, max_length=4096)
     prefix: str | None = Field(default=None, max_length=4096)
@@ -204,16 +207,18 @@ class ToggleStep(OneOfModel):
 
 
 class RollingStrategy(ApiModel):
-    model_config = ConfigDict(**{
-        "json_schema_extra": validations(
-            cel(
-                "!((has(self.maxSurge) && (self.maxSurge == 0 || self.maxSurge == '0%'))"
-                " && (!has(self.maxUnavailable) || self.maxUnavailable == 0"
-                " || self.maxUnavailable == '0%'))",
-                "maxSurge and maxUnavailable cannot both be 0: the rollout could never move",
+    model_config = ConfigDict(
+        **{
+            "json_schema_extra": validations(
+                cel(
+                    "!((has(self.maxSurge) && (self.maxSurge == 0 || self.maxSurge == '0%'))"
+                    " && (!has(self.maxUnavailable) || self.maxUnavailable == 0"
+                    " || self.maxUnavailable == '0%'))",
+                    "maxSurge and maxUnavailable cannot both be 0: the rollout could never move",
+                )
             )
-        )
-    })
+        }
+    )
     max_surge: IntOrPercent = Field(
         default="25%", description="Pods above spec.replicas while rolling (default 25%)."
     )
@@ -247,11 +252,13 @@ class CanaryStrategy(ApiModel):
     canary_service: Name | None = None
 
 
+HttpMethod = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
+SAFE_METHODS: tuple[HttpMethod, ...] = ("GET", "HEAD", "OPTIONS")
+
+
 class Mirror(ApiModel):
     percent: int = Field(default=100, ge=0, le=100)
-    methods: list[Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]] = Field(
-        default_factory=lambda: ["GET", "HEAD", "OPTIONS"], max_length=7
-    )
+    methods: list[HttpMethod] = Field(default_factory=lambda: list(SAFE_METHODS), max_length=7)
     allow_unsafe_methods: bool = Field(
         default=False, description="Allow mirroring methods with side effects (duplicated writes)."
     )
@@ -271,16 +278,18 @@ class ShadowThen(OneOfModel):
 
 
 class ShadowStrategy(ApiModel):
-    model_config = ConfigDict(**{
-        "json_schema_extra": validations(
-            cel(
-                "!has(self.mirror) || !has(self.mirror.methods) || self.mirror.allowUnsafeMethods"
-                " == true || self.mirror.methods.all(m, m in ['GET', 'HEAD', 'OPTIONS'])",
-                "mirroring methods other than GET, HEAD and OPTIONS needs"
-                " mirror.allowUnsafeMethods: true (they duplicate writes)",
+    model_config = ConfigDict(
+        **{
+            "json_schema_extra": validations(
+                cel(
+                    "!has(self.mirror) || !has(self.mirror.methods) || self.mirror.allowUnsafeMethods"
+                    " == true || self.mirror.methods.all(m, m in ['GET', 'HEAD', 'OPTIONS'])",
+                    "mirroring methods other than GET, HEAD and OPTIONS needs"
+                    " mirror.allowUnsafeMethods: true (they duplicate writes)",
+                )
             )
-        )
-    })
+        }
+    )
     mirror: Mirror = Field(default_factory=Mirror)
     replicas: int | None = Field(default=None, ge=0)
     duration: Duration
@@ -325,19 +334,21 @@ class Strategy(OneOfModel):
 
 
 class RolloutSpec(ApiModel):
-    model_config = ConfigDict(**{
-        "json_schema_extra": validations(
-            cel(
-                "self.selector.matchLabels.all(k, k in self.template.metadata.labels"
-                " && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
-                "spec.selector.matchLabels must also be labels of spec.template.metadata.labels",
-            ),
-            cel(
-                "!has(self.strategy.shadow) || has(self.trafficRouting)",
-                "the shadow strategy needs spec.trafficRouting (mirroring is done by the router)",
-            ),
-        )
-    })
+    model_config = ConfigDict(
+        **{
+            "json_schema_extra": validations(
+                cel(
+                    "self.selector.matchLabels.all(k, k in self.template.metadata.labels"
+                    " && self.template.metadata.labels[k] == self.selector.matchLabels[k])",
+                    "spec.selector.matchLabels must also be labels of spec.template.metadata.labels",
+                ),
+                cel(
+                    "!has(self.strategy.shadow) || has(self.trafficRouting)",
+                    "the shadow strategy needs spec.trafficRouting (mirroring is done by the router)",
+                ),
+            )
+        }
+    )
     replicas: int = Field(default=1, ge=0, le=10000, description="Desired number of pods.")
     selector: LabelSelector
     template: PodTemplate

@@ -18,7 +18,11 @@ def configure_logging(json_logs: bool, verbose: bool) -> None:
     logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
     # kopf reports every handler call; our handlers only wake workers, so that is noise.
     logging.getLogger("kopf.objects").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    renderer = structlog.processors.JSONRenderer() if json_logs else structlog.dev.ConsoleRenderer(colors=False)
+    renderer = (
+        structlog.processors.JSONRenderer()
+        if json_logs
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -36,12 +40,14 @@ def run(args: argparse.Namespace) -> int:
 
     configure_logging(args.json_logs, args.verbose)
     namespaces = args.namespace or []
-    asyncio.run(kopf.operator(
-        clusterwide=not namespaces,
-        namespaces=namespaces,
-        standalone=True,
-        liveness_endpoint=args.liveness,
-    ))
+    asyncio.run(
+        kopf.operator(
+            clusterwide=not namespaces,
+            namespaces=namespaces,
+            standalone=True,
+            liveness_endpoint=args.liveness,
+        )
+    )
     return 0
 
 
@@ -57,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--version", action="version", version=f"nonstop {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="run the operator against the current kubeconfig")
-    p_run.add_argument("-n", "--namespace", action="append", help="watch only this namespace (repeatable)")
+    p_run.add_argument(
+        "-n", "--namespace", action="append", help="watch only this namespace (repeatable)"
+    )
     p_run.add_argument("--json-logs", action="store_true", help="log JSON lines (for clusters)")
     p_run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     p_run.add_argument("-v", "--verbose", action="store_true")

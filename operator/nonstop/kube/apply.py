@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from kubernetes.client.exceptions import ApiException
 
 from nonstop.kube.client import Kube
@@ -42,13 +44,13 @@ def apply(kube: Kube, namespace: str, actions: tuple[Action, ...]) -> list[str]:
                 case DeleteDeployment(name=name):
                     kube.delete_deployment(namespace, name)
         except ApiException as exc:
-            failures.append(f"could not {describe(action)}: {exc.status} {exc.reason}: {_body(exc)}")
+            failures.append(
+                f"could not {describe(action)}: {exc.status} {exc.reason}: {_body(exc)}"
+            )
     return failures
 
 
 def _body(exc: ApiException) -> str:
-    import json
-
     try:
         return str(json.loads(exc.body or "{}").get("message", ""))[:300]
     except (ValueError, AttributeError):

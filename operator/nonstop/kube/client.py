@@ -20,13 +20,15 @@ MERGE_PATCH = "application/merge-patch+json"
 def load_config() -> None:
     """In a pod: the service account; elsewhere: the current kubeconfig context."""
     try:
-        config.load_incluster_config()
+        config.load_incluster_config()  # type: ignore[no-untyped-call]  # untyped in the client
     except config.ConfigException:
-        config.load_kube_config()
+        config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
-def _json(response: Any) -> Any:
-    return json.loads(response.data)
+def _json(response: Any) -> dict[str, Any]:
+    """The response body as plain JSON: no model classes between the API and the planner."""
+    body: dict[str, Any] = json.loads(response.data)
+    return body
 
 
 class Kube:
@@ -43,42 +45,68 @@ class Kube:
     # --- reads -----------------------------------------------------------------------
     def get_rollout(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return _json(self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name,
-                _preload_content=False, _request_timeout=TIMEOUT,
-            ))  # type: ignore[no-any-return]
+            return _json(
+                self.custom.get_namespaced_custom_object(
+                    GROUP,
+                    VERSION,
+                    namespace,
+                    PLURAL,
+                    name,
+                    _preload_content=False,
+                    _request_timeout=TIMEOUT,
+                )
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     def list_deployments(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = _json(self.apps.list_namespaced_deployment(
-            namespace, label_selector=selector, _preload_content=False, _request_timeout=TIMEOUT,
-        ))["items"]
+        items: list[dict[str, Any]] = _json(
+            self.apps.list_namespaced_deployment(
+                namespace,
+                label_selector=selector,
+                _preload_content=False,
+                _request_timeout=TIMEOUT,
+            )
+        )["items"]
         return items
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = _json(self.core.list_namespaced_pod(
-            namespace, label_selector=selector, _preload_content=False, _request_timeout=TIMEOUT,
-        ))["items"]
+        items: list[dict[str, Any]] = _json(
+            self.core.list_namespaced_pod(
+                namespace,
+                label_selector=selector,
+                _preload_content=False,
+                _request_timeout=TIMEOUT,
+            )
+        )["items"]
         return items
 
     def get_service(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
-            return _json(self.core.read_namespaced_service(
-                name, namespace, _preload_content=False, _request_timeout=TIMEOUT,
-            ))  # type: ignore[no-any-return]
+            return _json(
+                self.core.read_namespaced_service(
+                    name,
+                    namespace,
+                    _preload_content=False,
+                    _request_timeout=TIMEOUT,
+                )
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
 
     def list_endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = _json(self.discovery.list_namespaced_endpoint_slice(
-            namespace, label_selector=f"kubernetes.io/service-name={service}",
-            _preload_content=False, _request_timeout=TIMEOUT,
-        ))["items"]
+        items: list[dict[str, Any]] = _json(
+            self.discovery.list_namespaced_endpoint_slice(
+                namespace,
+                label_selector=f"kubernetes.io/service-name={service}",
+                _preload_content=False,
+                _request_timeout=TIMEOUT,
+            )
+        )["items"]
         return items
 
     # --- writes ----------------------------------------------------------------------
@@ -86,7 +114,10 @@ class Kube:
         ns = body["metadata"]["namespace"]
         try:
             self.apps.create_namespaced_deployment(
-                ns, body, _preload_content=False, _request_timeout=TIMEOUT
+                ns,
+                body,  # type: ignore[arg-type]  # the client sends plain dicts as they are
+                _preload_content=False,
+                _request_timeout=TIMEOUT,
             )
         except ApiException as exc:
             if exc.status != 409:  # already there: an earlier pass made it
@@ -94,8 +125,12 @@ class Kube:
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         self.apps.patch_namespaced_deployment(
-            name, namespace, {"spec": {"replicas": replicas}},
-            _content_type=MERGE_PATCH, _preload_content=False, _request_timeout=TIMEOUT,
+            name,
+            namespace,
+            {"spec": {"replicas": replicas}},
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+            _request_timeout=TIMEOUT,
         )
 
     def delete_deployment(self, namespace: str, name: str) -> None:
@@ -111,33 +146,48 @@ class Kube:
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
         try:
             self.core.create_namespaced_service(
-                ns, body, _preload_content=False, _request_timeout=TIMEOUT
+                ns,
+                body,  # type: ignore[arg-type]  # the client sends plain dicts as they are
+                _preload_content=False,
+                _request_timeout=TIMEOUT,
             )
         except ApiException as exc:
             if exc.status != 409:
                 raise
             patch = {"metadata": {"labels": body["metadata"]["labels"]}, "spec": body["spec"]}
             self.core.patch_namespaced_service(
-                name, ns, patch, _content_type=MERGE_PATCH,
-                _preload_content=False, _request_timeout=TIMEOUT,
+                name,
+                ns,
+                patch,
+                _content_type=MERGE_PATCH,
+                _preload_content=False,
+                _request_timeout=TIMEOUT,
             )
 
     def patch_rollout_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self.custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, namespace, PLURAL, name, {"status": status},
-            _content_type=MERGE_PATCH, _preload_content=False, _request_timeout=TIMEOUT,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            {"status": status},
+            _content_type=MERGE_PATCH,
+            _preload_content=False,
+            _request_timeout=TIMEOUT,
         )
 
-    def post_event(
-        self, rollout: dict[str, Any], type_: str, reason: str, message: str
-    ) -> None:
+    def post_event(self, rollout: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = rollout["metadata"]
         # Named like client-go's recorder (<object>.<unix nanos in hex>): listing order is
         # then the order the Events happened, which lastTimestamp (whole seconds) cannot give.
         now = datetime.now(UTC)
         stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
-            "metadata": {"name": f"{meta['name']}.{time.time_ns():x}", "namespace": meta["namespace"]},
+            "metadata": {
+                "name": f"{meta['name']}.{time.time_ns():x}",
+                "namespace": meta["namespace"],
+            },
             "involvedObject": {
                 "apiVersion": f"{GROUP}/{VERSION}",
                 "kind": KIND,
@@ -156,5 +206,8 @@ class Kube:
             "reportingInstance": self.instance[:128],
         }
         self.core.create_namespaced_event(
-            meta["namespace"], body, _preload_content=False, _request_timeout=TIMEOUT
+            meta["namespace"],
+            body,  # type: ignore[arg-type]  # the client sends plain dicts as they are
+            _preload_content=False,
+            _request_timeout=TIMEOUT,
         )

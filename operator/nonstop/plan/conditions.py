@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal
 
 from nonstop.api import Condition
 
@@ -32,7 +33,7 @@ def conditions(
     before = {c.type: c for c in previous}
 
     def make(type_: str, on: bool, reason: str, message: str) -> Condition:
-        status = "True" if on else "False"
+        status: Literal["True", "False"] = "True" if on else "False"
         old = before.get(type_)
         since = old.last_transition_time if old and old.status == status else now
         return Condition(
@@ -47,7 +48,22 @@ def conditions(
     v = verdict
     return [
         make("Ready", v.ready, v.reason, v.message),
-        make("Reconciling", v.reconciling, v.reason if v.reconciling else "Idle", v.message if v.reconciling else ""),
-        make("Stalled", v.stalled, v.reason if v.stalled else "NotStalled", v.message if v.stalled else ""),
-        make("Paused", v.paused, v.paused_reason if v.paused else "NotPaused", v.message if v.paused else ""),
+        make(
+            "Reconciling",
+            v.reconciling,
+            v.reason if v.reconciling else "Idle",
+            v.message if v.reconciling else "",
+        ),
+        make(
+            "Stalled",
+            v.stalled,
+            v.reason if v.stalled else "NotStalled",
+            v.message if v.stalled else "",
+        ),
+        make(
+            "Paused",
+            v.paused,
+            v.paused_reason if v.paused else "NotPaused",
+            v.message if v.paused else "",
+        ),
     ]

@@ -49,7 +49,10 @@ _STATE_EVENTS: dict[str, tuple[str, str]] = {
 def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
     if rollout.spec is None:
         return _stalled(
-            rollout, observed, now, "InvalidSpec",
+            rollout,
+            observed,
+            now,
+            "InvalidSpec",
             f"the spec is invalid: {rollout.spec_error}. Nothing was changed; fix the Rollout.",
         )
     spec = rollout.spec
@@ -98,9 +101,7 @@ def semantic_problem(
     return None
 
 
-def _counts(
-    rollout: RolloutView, observed: Observed, revision: str | None
-) -> dict[str, int]:
+def _counts(rollout: RolloutView, observed: Observed, revision: str | None) -> dict[str, int]:
     deps = observed.deployments
     current = next((d for d in deps if d.revision == revision), None)
     return {
@@ -122,7 +123,7 @@ def _status(
 ) -> RolloutStatus:
     prev = rollout.status
     paused = outcome.verdict.paused
-    return RolloutStatus(
+    status = RolloutStatus(
         observed_generation=rollout.meta.generation,
         phase=outcome.phase,
         message=outcome.verdict.message,
@@ -131,12 +132,14 @@ def _status(
         stable_revision=outcome.stable_revision,
         step=outcome.step,
         last_progress_time=outcome.last_progress,
-        paused_since=(prev.paused_since or now) if paused and prev.phase == "Paused" else (now if paused else None),
+        paused_since=(prev.paused_since or now)
+        if paused and prev.phase == "Paused"
+        else (now if paused else None),
         selector=selector_string(spec.selector.match_labels),
         abort=outcome.abort,
         conditions=conditions(prev.conditions, outcome.verdict, rollout.meta.generation, now),
-        **_counts(rollout, observed, revision),
     )
+    return status.model_copy(update=_counts(rollout, observed, revision))
 
 
 def _images(rollout: RolloutView) -> str:
@@ -161,25 +164,35 @@ def _events(
 
     if started:
         was_rolling = prev.phase in ("Progressing", "Paused") and prev.current_revision not in (
-            None, prev.stable_revision,
+            None,
+            prev.stable_revision,
         )
         if was_rolling:
-            events.append(EventSpec(
-                "Normal", "Superseded",
-                f"revision {prev.current_revision} was superseded by {revision} before it"
-                " completed",
-            ))
+            events.append(
+                EventSpec(
+                    "Normal",
+                    "Superseded",
+                    f"revision {prev.current_revision} was superseded by {revision} before it"
+                    " completed",
+                )
+            )
         stable = outcome.stable_revision
         if stable and stable != revision:
-            events.append(EventSpec(
-                "Normal", "RolloutStarted",
-                f"rolling out revision {revision} ({_images(rollout)}) to replace {stable}",
-            ))
+            events.append(
+                EventSpec(
+                    "Normal",
+                    "RolloutStarted",
+                    f"rolling out revision {revision} ({_images(rollout)}) to replace {stable}",
+                )
+            )
         else:
-            events.append(EventSpec(
-                "Normal", "RolloutStarted",
-                f"creating revision {revision} ({_images(rollout)}) with {spec.replicas} pods",
-            ))
+            events.append(
+                EventSpec(
+                    "Normal",
+                    "RolloutStarted",
+                    f"creating revision {revision} ({_images(rollout)}) with {spec.replicas} pods",
+                )
+            )
 
     notes = []
     for action in actions:
@@ -191,22 +204,33 @@ def _events(
         events.append(EventSpec("Normal", "Scaled", "; ".join(notes)))
     deleted = [a.name for a in actions if isinstance(a, DeleteDeployment)]
     if deleted:
-        events.append(EventSpec(
-            "Normal", "RevisionsDeleted",
-            f"deleted old revisions beyond revisionHistoryLimit={spec.revision_history_limit}:"
-            f" {', '.join(deleted)}",
-        ))
+        events.append(
+            EventSpec(
+                "Normal",
+                "RevisionsDeleted",
+                f"deleted old revisions beyond revisionHistoryLimit={spec.revision_history_limit}:"
+                f" {', '.join(deleted)}",
+            )
+        )
 
     if (reason, revision) != (prev_reason, prev.current_revision):
         if reason in _STATE_EVENTS:
             type_, event_reason = _STATE_EVENTS[reason]
             events.append(EventSpec(type_, event_reason, outcome.verdict.message))  # type: ignore[arg-type]
         elif reason == "RolloutInProgress" and prev_reason == "PodsNotReady" and not started:
-            events.append(EventSpec("Normal", "Resumed", f"pods of revision {revision} are"
-                                    " becoming ready again; the rollout goes on"))
+            events.append(
+                EventSpec(
+                    "Normal",
+                    "Resumed",
+                    f"pods of revision {revision} are becoming ready again; the rollout goes on",
+                )
+            )
         elif reason == "RolloutInProgress" and prev_reason == "PausedByUser":
-            events.append(EventSpec("Normal", "ResumedByUser", "spec.paused is false again;"
-                                    " the rollout goes on"))
+            events.append(
+                EventSpec(
+                    "Normal", "ResumedByUser", "spec.paused is false again; the rollout goes on"
+                )
+            )
     return events
 
 
@@ -218,20 +242,30 @@ def _stalled(
     verdict = Verdict(ready=False, reconciling=False, stalled=True, reason=reason, message=message)
     phase: Phase = "Degraded"
     spec = rollout.spec
-    status = prev.model_copy(update={
-        "observed_generation": rollout.meta.generation,
-        "phase": phase,
-        "message": message,
-        "strategy": spec.strategy.name if spec else prev.strategy,
-        "conditions": conditions(prev.conditions, verdict, rollout.meta.generation, now),
-        **_counts(rollout, observed, prev.current_revision),
-    })
+    status = prev.model_copy(
+        update={
+            "observed_generation": rollout.meta.generation,
+            "phase": phase,
+            "message": message,
+            "strategy": spec.strategy.name if spec else prev.strategy,
+            "conditions": conditions(prev.conditions, verdict, rollout.meta.generation, now),
+            **_counts(rollout, observed, prev.current_revision),
+        }
+    )
     prev_stalled = prev.condition("Stalled")
-    repeated = prev_stalled is not None and prev_stalled.status == "True" and (
-        prev_stalled.reason, prev_stalled.message) == (reason, message)
+    repeated = (
+        prev_stalled is not None
+        and prev_stalled.status == "True"
+        and (prev_stalled.reason, prev_stalled.message) == (reason, message)
+    )
     events = () if repeated else (EventSpec("Warning", reason, message),)
-    return Plan(actions=(), events=events, status=status, requeue_after=STALLED_REQUEUE,
-                log={"stalled": reason})
+    return Plan(
+        actions=(),
+        events=events,
+        status=status,
+        requeue_after=STALLED_REQUEUE,
+        log={"stalled": reason},
+    )
 
 
 __all__ = ["IDLE_REQUEUE", "plan", "semantic_problem"]

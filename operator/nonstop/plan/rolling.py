@@ -79,171 +79,248 @@ def _as_pods(d: DeploymentView) -> Pods:
 
 
 def _pod_summary(problems: list[PodProblem]) -> str:
-    shown = [f"{p.name} ({p.reason}: {p.message})" if p.message else f"{p.name} ({p.reason})"
-             for p in problems[:POD_LIST_LIMIT]]
+    shown = [
+        f"{p.name} ({p.reason}: {p.message})" if p.message else f"{p.name} ({p.reason})"
+        for p in problems[:POD_LIST_LIMIT]
+    ]
     more = len(problems) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more > 0 else "")
 
 
-def plan_rolling(
-    rollout: RolloutView, spec: RolloutSpec, revision: str, observed: Observed, now: datetime
-) -> Outcome:
-    assert spec.strategy.rolling is not None
-    prev = rollout.status
-    desired = spec.replicas
-    surge, unavailable = bounds(
-        desired, spec.strategy.rolling.max_surge, spec.strategy.rolling.max_unavailable
-    )
-    deps = {d.revision: d for d in observed.deployments}
-    stable = stable_revision(prev.stable_revision, deps, revision)
-    abort = prev.abort if prev.abort and prev.abort.revision == revision else None
-    deadline = timedelta(seconds=spec.progress_deadline_seconds)
+@dataclass(frozen=True)
+class _Rolling:
+    """What every decision of one pass needs to know."""
 
-    def settled(target: str) -> bool:
-        t = deps.get(target)
+    rollout: RolloutView
+    spec: RolloutSpec
+    revision: str
+    observed: Observed
+    deps: dict[str, DeploymentView]
+    stable: str | None
+    surge: int
+    unavailable: int
+
+    @property
+    def desired(self) -> int:
+        return self.spec.replicas
+
+    def settled(self, target: str) -> bool:
+        """The target serves at full size and no other revision has pods."""
+        t = self.deps.get(target)
         others_gone = all(
-            d.spec_replicas == 0 and d.replicas == 0 for d in deps.values() if d.revision != target
+            d.spec_replicas == 0 and d.replicas == 0
+            for d in self.deps.values()
+            if d.revision != target
         )
         return (
             t is not None
             and t.up_to_date
-            and t.spec_replicas == desired
-            and t.replicas == desired
-            and t.available >= desired
+            and t.spec_replicas == t.replicas == self.desired
+            and t.available >= self.desired
             and others_gone
         )
 
-    def batch(target: str) -> list[Action]:
-        current = deps.get(target)
-        name = deployment_name(rollout.meta.name, target)
+    def batch(self, target: str) -> list[Action]:
+        """The actions of the next batch towards `target`."""
+        current = self.deps.get(target)
+        name = deployment_name(self.rollout.meta.name, target)
         mine = _as_pods(current) if current else Pods(name=name, spec=0, pods=0, available=0)
-        others = _order_others([d for d in deps.values() if d.revision != target], stable)
+        others = _order_others([d for d in self.deps.values() if d.revision != target], self.stable)
         targets = rolling_targets(
-            desired, surge, unavailable, mine, [_as_pods(o) for o in others],
-            observed.ready_endpoints,
+            self.desired,
+            self.surge,
+            self.unavailable,
+            mine,
+            [_as_pods(o) for o in others],
+            self.observed.ready_endpoints,
         )
         actions: list[Action] = []
         if current is None:
-            body = render_deployment(rollout.meta, spec, rollout.template, target, targets[name])
+            body = render_deployment(
+                self.rollout.meta, self.spec, self.rollout.template, target, targets[name]
+            )
             actions.append(CreateDeployment(body))
         for d in [*([current] if current else []), *others]:
             if targets[d.name] != d.spec_replicas:
                 actions.append(ScaleDeployment(d.name, targets[d.name], d.spec_replicas))
         return actions
 
-    current = deps.get(revision)
-    new_available = current.available if current else 0
-    forward = batch(revision)
-    complete = settled(revision)
+    def available(self, revision: str) -> int:
+        d = self.deps.get(revision)
+        return d.available if d else 0
 
-    same_revision = prev.current_revision == revision
+    def problems(self) -> list[PodProblem]:
+        return [p for p in self.observed.unready_pods if p.revision == self.revision]
+
+
+def last_progress_time(ctx: _Rolling, forward: list[Action], now: datetime) -> datetime:
+    """Progress is a new revision, a new batch, or more new pods available; a paused rollout
+    stops the clock."""
+    prev = ctx.rollout.status
     progressed = (
-        not same_revision
+        prev.current_revision != ctx.revision
         or prev.last_progress_time is None
-        or new_available > (prev.updated_ready_replicas or 0)
+        or ctx.available(ctx.revision) > (prev.updated_ready_replicas or 0)
         or bool(forward)
-        or spec.paused
+        or ctx.spec.paused
     )
-    last_progress = now if progressed else (prev.last_progress_time or now)
-    deadline_at = last_progress + deadline
-    new_problems = [p for p in observed.unready_pods if p.revision == revision]
+    return now if progressed or prev.last_progress_time is None else prev.last_progress_time
 
-    if (
-        abort is None
-        and not complete
-        and not spec.paused
-        and now >= deadline_at
-    ):
-        why = f"revision {revision} made no progress for {spec.progress_deadline_seconds}s"
-        if new_problems:
-            why += f"; pods not ready: {_pod_summary(new_problems)}"
-        abort = Abort(revision=revision, at=now, reason="ProgressDeadlineExceeded", message=why)
 
-    rolling_back = abort is not None and stable is not None and stable != revision
-    target = stable if rolling_back and stable else revision
-    actions = batch(target) if rolling_back else forward
-    done = settled(target)
+def deadline_abort(ctx: _Rolling, last_progress: datetime, now: datetime) -> Abort | None:
+    deadline = timedelta(seconds=ctx.spec.progress_deadline_seconds)
+    if now < last_progress + deadline:
+        return None
+    why = f"revision {ctx.revision} made no progress for {ctx.spec.progress_deadline_seconds}s"
+    if problems := ctx.problems():
+        why += f"; pods not ready: {_pod_summary(problems)}"
+    return Abort(revision=ctx.revision, at=now, reason="ProgressDeadlineExceeded", message=why)
+
+
+def plan_rolling(
+    rollout: RolloutView, spec: RolloutSpec, revision: str, observed: Observed, now: datetime
+) -> Outcome:
+    assert spec.strategy.rolling is not None
+    deps = {d.revision: d for d in observed.deployments}
+    surge, unavailable = bounds(
+        spec.replicas, spec.strategy.rolling.max_surge, spec.strategy.rolling.max_unavailable
+    )
+    ctx = _Rolling(
+        rollout=rollout,
+        spec=spec,
+        revision=revision,
+        observed=observed,
+        deps=deps,
+        stable=stable_revision(rollout.status.stable_revision, deps, revision),
+        surge=surge,
+        unavailable=unavailable,
+    )
+    prev_abort = rollout.status.abort
+    abort = prev_abort if prev_abort and prev_abort.revision == revision else None
+    forward = ctx.batch(revision)
+    last_progress = last_progress_time(ctx, forward, now)
+    if abort is None and not spec.paused and not ctx.settled(revision):
+        abort = deadline_abort(ctx, last_progress, now)
+
+    rolling_back = abort is not None and ctx.stable not in (None, revision)
+    target = ctx.stable if rolling_back and ctx.stable else revision
+    actions = ctx.batch(target) if rolling_back else forward
+    done = ctx.settled(target)
     if done:
         actions.extend(_history_cleanup(deps, target, spec.revision_history_limit))
-    if spec.paused and not done:
+    elif spec.paused:
         actions = []
+    return _outcome(ctx, actions, abort, target, done, last_progress, now)
 
-    target_dep = deps.get(target)
-    target_available = target_dep.available if target_dep else 0
-    progress = f"{target_available}/{desired}"
+
+def _outcome(
+    ctx: _Rolling,
+    actions: list[Action],
+    abort: Abort | None,
+    target: str,
+    done: bool,
+    last_progress: datetime,
+    now: datetime,
+) -> Outcome:
+    """Name the state the rollout is in, in kstatus terms and in words."""
+    spec, revision, stable = ctx.spec, ctx.revision, ctx.stable
+    progress = f"{ctx.available(target)}/{ctx.desired}"
     requeue = IDLE_REQUEUE if done else IN_PROGRESS_REQUEUE
-    paused_pods = [p for p in new_problems if now - p.since >= timedelta(seconds=unready_grace(spec.progress_deadline_seconds))]
 
-    if rolling_back and abort is not None:
-        assert stable is not None
+    def out(
+        phase: Phase,
+        verdict: Verdict,
+        stable_: str | None,
+        step: str = progress,
+        requeue_after: float = requeue,
+    ) -> Outcome:
+        return Outcome(actions, phase, verdict, stable_, abort, last_progress, step, requeue_after)
+
+    if abort is not None and target != revision:
         if done:
-            phase: Phase = "Degraded"
-            verdict = Verdict(
-                ready=False, reconciling=False, stalled=True, reason="RolledBack",
-                message=f"rolled back to revision {stable}: {abort.message}",
+            return out(
+                "Degraded",
+                _stalled("RolledBack", f"rolled back to revision {target}: {abort.message}"),
+                stable,
+                f"rollback {progress}",
             )
-        else:
-            phase = "Degraded"
-            verdict = Verdict(
-                ready=False, reconciling=True, stalled=True, reason="RollingBack",
-                message=f"rolling back to revision {stable} ({progress} available): {abort.message}",
-            )
-        return Outcome(actions, phase, verdict, stable, abort, last_progress,
-                       f"rollback {progress}", requeue)
-
+        return out(
+            "Degraded",
+            _stalled(
+                "RollingBack",
+                f"rolling back to revision {target} ({progress} available): {abort.message}",
+                reconciling=True,
+            ),
+            stable,
+            f"rollback {progress}",
+        )
     if done:
-        verdict = Verdict(
-            ready=True, reconciling=False, stalled=False, reason="RolloutCompleted",
-            message=f"revision {revision} is stable: {target_available}/{desired} pods available",
+        message = f"revision {revision} is stable: {progress} pods available"
+        return Outcome(
+            actions,
+            "Healthy",
+            Verdict(True, False, False, "RolloutCompleted", message),
+            revision,
+            None,
+            last_progress,
+            progress,
+            requeue,
         )
-        return Outcome(actions, "Healthy", verdict, revision, None, last_progress, progress, requeue)
-
     if abort is not None:
-        verdict = Verdict(
-            ready=False, reconciling=False, stalled=True, reason="ProgressDeadlineExceeded",
-            message=f"{abort.message}; there is no stable revision to roll back to:"
-            " fix spec.template to start a new revision",
+        message = (
+            f"{abort.message}; there is no stable revision to roll back to:"
+            " fix spec.template to start a new revision"
         )
-        return Outcome(actions, "Degraded", verdict, stable, abort, last_progress, progress,
-                       IDLE_REQUEUE)
-
-    requeue = min(requeue, max(0.5, (deadline_at - now).total_seconds() + 0.5))
+        return out(
+            "Degraded",
+            _stalled("ProgressDeadlineExceeded", message),
+            stable,
+            requeue_after=IDLE_REQUEUE,
+        )
     if spec.paused:
-        verdict = Verdict(
-            ready=False, reconciling=False, stalled=False, reason="PausedByUser",
-            message=f"paused by spec.paused at {progress} of revision {revision}",
-            paused=True, paused_reason="PausedByUser",
-        )
-        return Outcome(actions, "Paused", verdict, stable, None, last_progress, progress,
-                       IDLE_REQUEUE)
+        message = f"paused by spec.paused at {progress} of revision {revision}"
+        verdict = Verdict(False, False, False, "PausedByUser", message, True, "PausedByUser")
+        return out("Paused", verdict, stable, requeue_after=IDLE_REQUEUE)
 
-    if paused_pods and now - last_progress >= timedelta(seconds=unready_grace(spec.progress_deadline_seconds)):
+    deadline_at = last_progress + timedelta(seconds=spec.progress_deadline_seconds)
+    requeue = min(requeue, max(0.5, (deadline_at - now).total_seconds() + 0.5))
+    grace = timedelta(seconds=unready_grace(spec.progress_deadline_seconds))
+    problems = ctx.problems()
+    if any(now - p.since >= grace for p in problems) and now - last_progress >= grace:
         fallback = f"rolls back to revision {stable}" if stable else "is marked Degraded"
-        verdict = Verdict(
-            ready=False, reconciling=True, stalled=False, reason="PodsNotReady",
-            message=f"waiting: {len(new_problems)} pod(s) of revision {revision} not ready:"
-            f" {_pod_summary(new_problems)}; the rollout {fallback} if nothing changes"
-            f" within {spec.progress_deadline_seconds}s of the last progress",
-            paused=True, paused_reason="PodsNotReady",
+        message = (
+            f"waiting: {len(problems)} pod(s) of revision {revision} not ready:"
+            f" {_pod_summary(problems)}; the rollout {fallback} if nothing changes"
+            f" within {spec.progress_deadline_seconds}s of the last progress"
         )
-        return Outcome(actions, "Paused", verdict, stable, None, last_progress, progress, requeue)
+        verdict = Verdict(False, True, False, "PodsNotReady", message, True, "PodsNotReady")
+        return out("Paused", verdict, stable, requeue_after=requeue)
 
-    old = sum(d.replicas for d in deps.values() if d.revision != revision)
-    verdict = Verdict(
-        ready=False, reconciling=True, stalled=False, reason="RolloutInProgress",
-        message=f"rolling out revision {revision}: {progress} new pods available,"
-        f" {old} old pods left",
+    old = sum(d.replicas for d in ctx.deps.values() if d.revision != revision)
+    message = f"rolling out revision {revision}: {progress} new pods available, {old} old pods left"
+    return out(
+        "Progressing",
+        Verdict(False, True, False, "RolloutInProgress", message),
+        stable,
+        requeue_after=requeue,
     )
-    return Outcome(actions, "Progressing", verdict, stable, None, last_progress, progress, requeue)
 
 
-def _history_cleanup(
-    deps: dict[str, DeploymentView], keep: str, limit: int
-) -> list[Action]:
+def _stalled(reason: str, message: str, reconciling: bool = False) -> Verdict:
+    return Verdict(
+        ready=False, reconciling=reconciling, stalled=True, reason=reason, message=message
+    )
+
+
+def _history_cleanup(deps: dict[str, DeploymentView], keep: str, limit: int) -> list[Action]:
     """Delete idle old revisions beyond revisionHistoryLimit, the oldest first."""
     epoch = datetime.min
     idle = sorted(
-        (d for d in deps.values() if d.revision != keep and d.spec_replicas == 0 and d.replicas == 0),
+        (
+            d
+            for d in deps.values()
+            if d.revision != keep and d.spec_replicas == 0 and d.replicas == 0
+        ),
         key=lambda d: d.created_at.replace(tzinfo=None) if d.created_at else epoch,
         reverse=True,
     )

@@ -140,5 +140,7 @@ def ready_endpoints(slices: list[dict[str, Any]]) -> int | None:
             # The API says an unset ready condition means ready.
             if endpoint.get("conditions", {}).get("ready", True) is not False:
                 ref = endpoint.get("targetRef") or {}
-                ready.add(ref.get("uid") or ref.get("name") or ",".join(endpoint.get("addresses", [])))
+                ready.add(
+                    ref.get("uid") or ref.get("name") or ",".join(endpoint.get("addresses", []))
+                )
     return len(ready)
