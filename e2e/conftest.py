@@ -44,6 +44,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[Cluster]:
+    if os.environ.get("CI"):  # CI starts from a clean cluster; developers reuse theirs
+        subprocess.run(
+            ["bash", str(REPO / "e2e/cluster/down.sh"), "--name", CLUSTER_NAME],
+            capture_output=True,
+            timeout=300,
+            check=False,
+        )
     up = subprocess.run(
         ["bash", str(REPO / "e2e/cluster/up.sh"), "--name", CLUSTER_NAME],
         capture_output=True,

@@ -1,0 +1,102 @@
+"""The Helm chart installs the CRD and RBAC that the operator needs, with real helm."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+import yaml
+
+from e2e.conftest import Cluster
+from e2e.kube import REPO
+
+SA = "system:serviceaccount:nonstop-helm:nonstop"
+
+# Every call the operator makes (operator/nonstop/kube/client.py), plus kopf's watches.
+NEEDED = [
+    ("get", "rollouts.nonstop.dev"),
+    ("list", "rollouts.nonstop.dev"),
+    ("watch", "rollouts.nonstop.dev"),
+    ("patch", "rollouts.nonstop.dev/status"),
+    ("list", "deployments.apps"),
+    ("watch", "deployments.apps"),
+    ("create", "deployments.apps"),
+    ("patch", "deployments.apps"),
+    ("delete", "deployments.apps"),
+    ("get", "services"),
+    ("create", "services"),
+    ("patch", "services"),
+    ("list", "pods"),
+    ("list", "endpointslices.discovery.k8s.io"),
+    ("create", "events"),
+]
+
+
+def helm(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(cluster.bin_dir / "helm"), *args],
+        capture_output=True,
+        text=True,
+        env=cluster.env(),
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def release(cluster: Cluster) -> str:
+    chart = str(REPO / "helm" / "nonstop")
+    result = helm(
+        cluster,
+        "upgrade",
+        "--install",
+        "nonstop",
+        chart,
+        "-n",
+        "nonstop-helm",
+        "--create-namespace",
+        "--set",
+        "operator.enabled=false",
+        "--wait",
+    )
+    assert result.returncode == 0, result.stderr
+    return "nonstop"
+
+
+def test_chart_crd_is_the_committed_crd() -> None:
+    chart_crd = (REPO / "helm/nonstop/crds/rollouts.nonstop.dev.yaml").read_text()
+    assert chart_crd == (REPO / "crds/rollouts.nonstop.dev.yaml").read_text(), "run `make crd`"
+
+
+@pytest.mark.parametrize(("verb", "resource"), NEEDED)
+def test_operator_service_account_may_do_what_the_operator_does(
+    cluster: Cluster, release: str, verb: str, resource: str
+) -> None:
+    name, _, sub = resource.partition("/")
+    extra = [f"--subresource={sub}"] if sub else []
+    answer = cluster.kubectl("auth", "can-i", verb, name, *extra, "--as", SA, "-A", check=False)
+    assert answer.stdout.strip() == "yes", f"{SA} cannot {verb} {resource}"
+
+
+def test_operator_may_not_touch_secrets(cluster: Cluster, release: str) -> None:
+    answer = cluster.kubectl("auth", "can-i", "get", "secrets", "--as", SA, "-A", check=False)
+    assert answer.stdout.strip() == "no"
+
+
+def test_operator_deployment_renders_for_a_real_cluster(cluster: Cluster) -> None:
+    result = helm(
+        cluster,
+        "template",
+        "nonstop",
+        str(REPO / "helm/nonstop"),
+        "--set",
+        "operator.namespaces={team-a,team-b}",
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][0] == "run"
+    assert "--namespace=team-a" in container["args"] and "--namespace=team-b" in container["args"]
+    assert deployment["spec"]["replicas"] == 1
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "nonstop"
