@@ -97,6 +97,16 @@ def test_apply_wait_get_and_scale(cluster: Cluster, namespace: str) -> None:
     )
     assert scale["spec"]["replicas"] == 5 and scale["status"]["selector"] == "app=web"
 
+    # no finalizer: deleting the Rollout deletes what it owns, through the garbage collector
+    assert not cluster.get("rollout", "web", "-n", namespace)["metadata"].get("finalizers")
+    cluster.kubectl("delete", "rollout", "web", "-n", namespace, "--wait=true")
+    eventually(lambda: deployments(cluster, namespace) == {}, 120, "owned Deployments deleted")
+    eventually(
+        lambda: cluster.get("services", "-n", namespace)["items"] == [],
+        120,
+        "owned Service deleted",
+    )
+
 
 def test_image_update_never_drops_below_the_minimum(
     cluster: Cluster, namespace: str, endpoints: list[ReadyEndpointWatcher]

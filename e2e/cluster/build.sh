@@ -10,11 +10,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$here/versions.sh"
 
 die() { echo "nonstop-cluster: $*" >&2; exit 1; }
-command -v go >/dev/null || die "Go is not installed: install Go >= 1.26 (apt-get install golang or from go.dev) and run again."
+command -v go >/dev/null || die "Go is not installed: install Go >= 1.26 (Debian's golang-go is too old; see docs/test-cluster.md) and run again."
 command -v python3 >/dev/null || die "python3 is needed to read go module metadata."
 export GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-trimpath
 go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
-[ "$go_minor" -ge 26 ] || die "Go $(go env GOVERSION) is too old: Kubernetes $K8S_VERSION needs Go >= 1.26."
+[ "$go_minor" -ge 26 ] || die "Go $(go env GOVERSION) is too old: Kubernetes $K8S_VERSION needs Go >= 1.26 (see docs/test-cluster.md), put it first in PATH and run again."
 
 mkdir -p "$BIN_DIR" "$NONSTOP_CACHE/logs"
 log() { echo "[build $(date +%H:%M:%S)] $*" >&2; }
@@ -30,9 +30,10 @@ build_k8s() {
   mkdir -p "$dir" && cd "$dir"
   [ -f go.mod ] || go mod init local.test/k8sbin >/dev/null 2>&1
   local kgomod; kgomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | python3 -c 'import json,sys;print(json.load(sys.stdin)["GoMod"])')
-  for m in $(sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./staging/.*#\1#p' "$kgomod"); do
+  local m
+  while read -r m; do
     go mod edit -replace="$m=$m@$staging"
-  done
+  done < <(sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./staging/.*#\1#p' "$kgomod")
   local cmds="kube-apiserver kube-controller-manager kube-scheduler kubectl"
   # shellcheck disable=SC2046
   go get -tool $(for c in $cmds; do echo "k8s.io/kubernetes/cmd/$c@$K8S_VERSION"; done) || die "go get of Kubernetes $K8S_VERSION failed: check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY))."

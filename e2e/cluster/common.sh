@@ -42,26 +42,42 @@ kwokctl() {
 }
 kctl() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
+# pid_of COMPONENT: the pid of a running process kwokctl started for $NAME, else nothing.
+pid_of() {
+  local pid
+  [ -f "$KWOK_CLUSTER_DIR/pids/$1.pid" ] || return 0
+  pid=$(tr -dc '0-9' < "$KWOK_CLUSTER_DIR/pids/$1.pid")
+  if [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] &&
+     tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$KWOK_CLUSTER_DIR"; then
+    echo "$pid"
+  fi
+}
+
+# True when all of the cluster's processes run.
+cluster_running() {
+  local c
+  for c in etcd kube-apiserver kube-controller-manager kube-scheduler kwok-controller; do
+    [ -n "$(pid_of "$c")" ] || return 1
+  done
+}
+
 # Stops and removes cluster $NAME (kwokctl's state and ours, except the lock); no error if
 # absent. Output of kwokctl goes to $STATE_DIR/kwokctl.log.
 delete_cluster() {
-  local pidfile pid
+  local pidfile pid c
   mkdir -p "$STATE_DIR"
   if [ -f "$KWOK_CLUSTER_DIR/kwok.yaml" ]; then
     kwokctl --name "$NAME" delete cluster >>"$STATE_DIR/kwokctl.log" 2>&1 ||
       note "kwokctl could not delete cluster '$NAME' cleanly (see $STATE_DIR/kwokctl.log): stopping its processes from their pid files"
   fi
-  if [ -d "$KWOK_CLUSTER_DIR/pids" ]; then
-    # Only processes that kwokctl started for this cluster: their command line names its dir.
-    for pidfile in "$KWOK_CLUSTER_DIR"/pids/*.pid; do
-      [ -f "$pidfile" ] || continue
-      pid=$(tr -dc '0-9' < "$pidfile")
-      if [ -z "$pid" ] || [ ! -r "/proc/$pid/cmdline" ]; then continue; fi
-      if tr '\0' ' ' < "/proc/$pid/cmdline" | grep -qF -- "$KWOK_CLUSTER_DIR"; then
-        kill "$pid" 2>/dev/null || true
-      fi
-    done
-  fi
+  # Whatever is left (kwokctl failed, or its config is broken): only processes that kwokctl
+  # started for this cluster, whose command line names its directory.
+  for pidfile in "$KWOK_CLUSTER_DIR"/pids/*.pid; do
+    [ -f "$pidfile" ] || continue
+    c=$(basename "$pidfile" .pid)
+    pid=$(pid_of "$c")
+    [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  done
   rm -rf "$KWOK_CLUSTER_DIR"
   rm -f "$KUBECONFIG_PATH" "$STATE_DIR/fingerprint" "$STATE_DIR/kwok-config.yaml"
 }

@@ -129,23 +129,27 @@ port_in_use() { # port -> 0 when something listens on it (any address)
   fi
 }
 
-# --- 3. create, restart or reuse ---------------------------------------------------------
-if [ -f "$KWOK_CLUSTER_DIR/kwok.yaml" ] && [ "$(cat "$STATE_DIR/fingerprint" 2>/dev/null)" != "$fingerprint" ]; then
-  note "cluster '$NAME' exists with another configuration (test stages, versions or flags changed): recreating it"
-  delete_cluster
+# --- 3. create or reuse ------------------------------------------------------------------
+# A stopped cluster (after a reboot, or killed) is recreated, not restarted: on restart the
+# new KWOK controller would wait for the old node leases to expire (200 s) before it
+# manages nodes and pods again, and kube-controller-manager/scheduler for their leader
+# leases. Creating one takes ~10 s.
+if [ -f "$KWOK_CLUSTER_DIR/kwok.yaml" ]; then
+  if [ "$(cat "$STATE_DIR/fingerprint" 2>/dev/null)" != "$fingerprint" ]; then
+    note "cluster '$NAME' exists with another configuration (test stages, versions or flags changed): recreating it"
+    delete_cluster
+  elif ! cluster_running; then
+    note "cluster '$NAME' exists but is not running (stopped, or the machine restarted): recreating it"
+    delete_cluster
+  elif [ ! -s "$KUBECONFIG_PATH" ]; then
+    note "cluster '$NAME' has lost its kubeconfig: recreating it"
+    delete_cluster
+  fi
 fi
 
 if [ -f "$KWOK_CLUSTER_DIR/kwok.yaml" ]; then
-  [ -s "$KUBECONFIG_PATH" ] || kwokctl --name "$NAME" get kubeconfig > "$KUBECONFIG_PATH" 2>>"$log" ||
-    die "cannot get the kubeconfig of cluster '$NAME' from kwokctl (see $log): run e2e/cluster/down.sh --name $NAME and try again."
-  if answering; then
-    note "reusing running cluster '$NAME'"
-  else
-    note "cluster '$NAME' exists but does not answer: starting it"
-    kwokctl --name "$NAME" start cluster >>"$log" 2>&1 9>&- ||
-      die "kwokctl could not start cluster '$NAME' ($(grep -E 'ERROR|Error' "$log" | tail -n1)): see $log and $KWOK_CLUSTER_DIR/logs/; run e2e/cluster/down.sh --name $NAME and try again."
-    wait_api
-  fi
+  note "reusing running cluster '$NAME'"
+  wait_api
 else
   if [ -n "$port" ] && port_in_use "$port"; then
     die "port $port (asked for the API server of cluster '$NAME') is already in use: find the holder with 'ss -ltnp sport = :$port' and stop it (e2e/cluster/down.sh --name OTHER if it is another test cluster), or pick another --port, or give none to let kwokctl pick a free one."
@@ -154,7 +158,7 @@ else
   mv "$config.new" "$config"
   note "creating cluster '$NAME' (Kubernetes $K8S_VERSION, etcd $ETCD_VERSION, KWOK $KWOK_VERSION)"
   : > "$log"
-  kwokctl "${create_args[@]}" >>"$log" 2>&1 9>&- ||
+  kwokctl "${create_args[@]}" >>"$log" 2>&1 ||
     die "kwokctl could not create cluster '$NAME' ($(grep -E 'ERROR|Error|error' "$log" | tail -n1 | cut -c1-300)): full output in $log; fix the cause and run e2e/cluster/up.sh again."
   echo "$fingerprint" > "$STATE_DIR/fingerprint"
   wait_api

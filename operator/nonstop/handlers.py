@@ -19,6 +19,7 @@ from nonstop.reconcile import reconcile
 from nonstop.workers import Workers
 
 _state: dict[str, Any] = {}
+_seen: dict[tuple[str, str], tuple[Any, ...]] = {}
 
 
 def _workers() -> Workers:
@@ -49,11 +50,19 @@ async def cleanup(**_: Any) -> None:
 
 
 @kopf.on.event(GROUP, VERSION, PLURAL)
-async def rollout_event(type: str | None, name: str, namespace: str | None, **_: Any) -> None:
+async def rollout_event(
+    type: str | None, name: str, namespace: str | None, meta: kopf.Meta, **_: Any
+) -> None:
     key = (namespace or "", name)
     if type == "DELETED":
         _workers().forget(key)
-    else:
+        _seen.pop(key, None)
+        return
+    # Our own status writes come back as events too; only what a person (or GitOps) changed
+    # is worth an early pass: the spec (generation) or the annotations.
+    fingerprint = (meta.get("generation"), tuple(sorted(meta.annotations.items())))
+    if _seen.get(key) != fingerprint:
+        _seen[key] = fingerprint
         _workers().wake(key)
 
 

@@ -15,6 +15,7 @@ from nonstop.plan.views import rollout_view
 
 log = structlog.get_logger("nonstop.reconcile")
 RETRY_AFTER_FAILURE = 3.0
+_last_failure: dict[tuple[str, str], str] = {}
 
 
 def status_body(status: Any) -> dict[str, Any]:
@@ -41,7 +42,12 @@ def reconcile(kube: Kube, namespace: str, name: str, now: datetime | None = None
         kube.post_event(raw, event.type, event.reason, event.message)
     for failure in failures:
         bound.warning("apply failed", error=failure)
-        kube.post_event(raw, "Warning", "ApplyFailed", failure)
+    said = "; ".join(failures)
+    if (
+        said and _last_failure.get((namespace, name)) != said
+    ):  # an Event per new failure, not per pass
+        kube.post_event(raw, "Warning", "ApplyFailed", said)
+    _last_failure[(namespace, name)] = said
 
     new_status = status_body(decision.status)
     if new_status != status_body(view.status):
