@@ -44,7 +44,9 @@ def passes_to_finish(replicas: int, surge: int | str) -> int:
 
 def main() -> None:
     print(f"python {sys.version.split()[0]}")
-    print(f"{'replicas':>8} {'plan() median':>14} {'passes (surge 1)':>17} {'passes (surge 25%)':>19}")
+    print(
+        f"{'replicas':>8} {'plan() median':>14} {'passes (surge 1)':>17} {'passes (surge 25%)':>19}"
+    )
     for replicas in (1, 4, 10, 50, 200):
         micros = time_one_pass(replicas)
         print(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import socket
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,71 +44,43 @@ class Kube:
         self.instance = socket.gethostname()
 
     # --- reads -----------------------------------------------------------------------
-    def get_rollout(self, namespace: str, name: str) -> dict[str, Any] | None:
+    @staticmethod
+    def _read(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """One GET as plain JSON; None when the object does not exist."""
         try:
-            return _json(
-                self.custom.get_namespaced_custom_object(
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    PLURAL,
-                    name,
-                    _preload_content=False,
-                    _request_timeout=TIMEOUT,
-                )
-            )
+            return _json(call(*args, _preload_content=False, _request_timeout=TIMEOUT, **kwargs))
         except ApiException as exc:
             if exc.status == 404:
                 return None
             raise
+
+    def _list(
+        self, call: Callable[..., Any], namespace: str, selector: str
+    ) -> list[dict[str, Any]]:
+        listing = self._read(call, namespace, label_selector=selector)
+        items: list[dict[str, Any]] = listing["items"] if listing else []
+        return items
+
+    def get_rollout(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._read(
+            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
+        )
 
     def list_deployments(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = _json(
-            self.apps.list_namespaced_deployment(
-                namespace,
-                label_selector=selector,
-                _preload_content=False,
-                _request_timeout=TIMEOUT,
-            )
-        )["items"]
-        return items
+        return self._list(self.apps.list_namespaced_deployment, namespace, selector)
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = _json(
-            self.core.list_namespaced_pod(
-                namespace,
-                label_selector=selector,
-                _preload_content=False,
-                _request_timeout=TIMEOUT,
-            )
-        )["items"]
-        return items
+        return self._list(self.core.list_namespaced_pod, namespace, selector)
 
     def get_service(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return _json(
-                self.core.read_namespaced_service(
-                    name,
-                    namespace,
-                    _preload_content=False,
-                    _request_timeout=TIMEOUT,
-                )
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return self._read(self.core.read_namespaced_service, name, namespace)
 
     def list_endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = _json(
-            self.discovery.list_namespaced_endpoint_slice(
-                namespace,
-                label_selector=f"kubernetes.io/service-name={service}",
-                _preload_content=False,
-                _request_timeout=TIMEOUT,
-            )
-        )["items"]
-        return items
+        return self._list(
+            self.discovery.list_namespaced_endpoint_slice,
+            namespace,
+            f"kubernetes.io/service-name={service}",
+        )
 
     # --- writes ----------------------------------------------------------------------
     def create_deployment(self, body: dict[str, Any]) -> None:
