@@ -136,6 +136,7 @@ class ReadyEndpointWatcher:
     namespace: str
     service: str
     counts: list[tuple[float, int]] = field(default_factory=list)
+    trace: list[str] = field(default_factory=list)
     _slices: dict[str, set[str]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -157,10 +158,10 @@ class ReadyEndpointWatcher:
                 ready.add((endpoint.get("targetRef") or {}).get("name") or endpoint["addresses"][0])
         return ready
 
-    def _record(self) -> None:
-        self.counts.append(
-            (time.monotonic(), len(set().union(*self._slices.values()) if self._slices else set()))
-        )
+    def _record(self, what: str = "") -> None:
+        ready: set[str] = set().union(*self._slices.values()) if self._slices else set()
+        self.counts.append((time.monotonic(), len(ready)))
+        self.trace.append(f"{time.strftime('%H:%M:%S')} {len(ready)} {sorted(ready)} {what}")
 
     def _run(self) -> None:
         discovery = client.DiscoveryV1Api(self.api)
@@ -189,7 +190,7 @@ class ReadyEndpointWatcher:
                         self._slices.pop(name, None)
                     else:
                         self._slices[name] = self._ready(obj)
-                    self._record()
+                    self._record(f"{event['type']} {name} {json.dumps(obj.get('endpoints'))}")
                     if self._stop.is_set():
                         stream.stop()
         except BaseException as exc:  # surfaced by stop()

@@ -45,6 +45,15 @@ def broken(change: str) -> dict[str, Any]:
             spec["selector"] = {"matchLabels": {"app": "other"}}
         case "zero-deadline":
             spec["progressDeadlineSeconds"] = 0
+        case "shadow-mirrors-writes":
+            spec["trafficRouting"] = {"gatewayAPI": {"httpRoute": "web"}}
+            spec["strategy"] = {
+                "shadow": {
+                    "duration": "5m",
+                    "mirror": {"methods": ["GET", "POST"]},
+                    "then": {"canary": {"steps": [{"setWeight": 50}]}},
+                }
+            }
         case "shadow-without-router":
             spec["strategy"] = {
                 "shadow": {"duration": "5m", "then": {"canary": {"steps": [{"setWeight": 50}]}}}
@@ -72,6 +81,7 @@ CASES = [
     ("selector-mismatch", "spec", "matchLabels must also be labels"),
     ("zero-deadline", "spec.progressDeadlineSeconds", "greater than or equal to 1"),
     ("shadow-without-router", "spec", "needs spec.trafficRouting"),
+    ("shadow-mirrors-writes", "spec.strategy.shadow", "needs mirror.allowUnsafeMethods: true"),
 ]
 
 
@@ -136,3 +146,13 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
         120,
         "fixed rollout Ready",
     )
+
+
+def test_selector_cannot_change_after_creation(cluster: Cluster, namespace: str) -> None:
+    cluster.apply(rollout(name="fixed"), namespace)
+    moved = rollout(name="fixed")
+    moved["spec"]["selector"] = {"matchLabels": {"app": "fixed", "tier": "web"}}
+    moved["spec"]["template"]["metadata"]["labels"]["tier"] = "web"
+    result = cluster.apply(moved, namespace, check=False)
+    assert result.returncode != 0
+    assert "spec.selector" in result.stderr and "immutable" in result.stderr

@@ -71,7 +71,10 @@ def deployments(cluster: Cluster, ns: str, name: str = "web") -> dict[str, int]:
 
 
 def test_apply_wait_get_and_scale(cluster: Cluster, namespace: str) -> None:
-    cluster.apply(rollout(replicas=3), namespace)
+    manifest = rollout(replicas=3)
+    # written as people do: a bare number for cpu; the API server takes it, so must nonstop
+    manifest["spec"]["template"]["spec"]["containers"][0]["resources"] = {"limits": {"cpu": 1}}
+    cluster.apply(manifest, namespace)
     st = wait_ready(cluster, namespace)
     assert st["phase"] == "Healthy"
     assert st["readyReplicas"] == 3
@@ -170,6 +173,7 @@ def test_bad_release_pauses_then_rolls_back(
     )
     minimum = watcher.stop()
     record_figure(f"bad release {replicas} replicas: min ready endpoints {minimum}")
+    assert minimum >= replicas, "\n".join(watcher.trace)
     assert rolled_back["phase"] == "Degraded"
     assert rolled_back["abort"]["reason"] == "ProgressDeadlineExceeded"
     assert rolled_back["stableRevision"] == good["currentRevision"]

@@ -34,12 +34,11 @@ parse_name() {
 # kwokctl must never download anything: every binary is given as a local path, and any
 # http(s) fetch it might still attempt goes to a closed local port and fails at once.
 # (Go never proxies loopback addresses, so the cluster's own traffic is unaffected.)
-kwokctl() {
-  env HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9 \
-      https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9 \
-      NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost \
-      "$BIN_DIR/kwokctl" "$@" 8>&- 9>&-   # the daemons it starts must not inherit our locks
-}
+KWOKCTL=(env HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9
+  https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9
+  "NO_PROXY=127.0.0.1,localhost" "no_proxy=127.0.0.1,localhost" "$BIN_DIR/kwokctl")
+# (7>&- 8>&- 9>&-: the daemons kwokctl starts must not inherit our lock files.)
+kwokctl() { "${KWOKCTL[@]}" "$@" 7>&- 8>&- 9>&-; }
 kctl() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
 
 # pid_of COMPONENT: the pid of a running process kwokctl started for $NAME, else nothing.

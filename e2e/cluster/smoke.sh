@@ -94,6 +94,24 @@ kctl create namespace "$ns" >/dev/null
 if wait_until 30 kctl -n "$ns" get serviceaccount default; then ok "namespace gets its default ServiceAccount"
 else bad "no default ServiceAccount in a new namespace after 30s"; fi
 
+# --- Gateway API CRDs: schema and CEL validation by the real API server ---------------------
+route() { # name path-value
+  kctl -n "$ns" apply -f - <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: $1}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: "$2"}}]
+    backendRefs: [{name: stable, port: 80, weight: 90}, {name: canary, port: 80, weight: 10}]
+EOF
+}
+if route good /api >/dev/null 2>&1; then ok "HTTPRoute with weighted backends accepted"
+else bad "valid HTTPRoute rejected: $(route good /api 2>&1 | tail -n1)"; fi
+if route bad api >/dev/null 2>&1; then bad "HTTPRoute with a relative path accepted (CEL rules not enforced?)"
+else ok "HTTPRoute with a relative path rejected by the CRD's CEL rule"; fi
+
 # --- pods --------------------------------------------------------------------------------
 deploy web 3 "" ""
 deploy never 2 never ""

@@ -196,3 +196,19 @@ def test_invalid_spec_becomes_a_condition() -> None:
     stalled = decision.status.condition("Stalled")
     assert stalled is not None and stalled.reason == "InvalidSpec"
     assert "spec.strategy.rolling.maxSurge" in stalled.message
+
+
+def test_stable_revision_that_loses_a_pod_is_not_aborted() -> None:
+    world = healthy_world(replicas=3, deadline=20)
+    stable = world.revision
+    world.now += timedelta(minutes=10)  # long after the last progress
+    dep = next(iter(world.deps.values()))
+    dep.ready = 2  # a pod dies
+    decision = world.step(settle=False)
+    assert decision.status.abort is None
+    assert decision.status.phase == "Progressing"
+    assert decision.status.stable_revision == stable
+    assert decision.status.condition("Stalled").status == "False"  # type: ignore[union-attr]
+    world.settle()
+    world.run_until("Healthy")
+    assert world.replicas_by_revision() == {stable: 3}

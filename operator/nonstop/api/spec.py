@@ -45,7 +45,18 @@ class LabelSelectorRequirement(ApiModel):
 
 
 class LabelSelector(ApiModel):
-    """Which pods belong to the Rollout. matchLabels is required: the Service selects by it."""
+    """Which pods belong to the Rollout. matchLabels is required: the Service selects by it.
+    Immutable, as in Deployments: a new selector would cut old pods out of the Service
+    before their replacements are ready."""
+
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self == oldSelf",
+                "spec.selector is immutable: create a new Rollout (and Service) to change it",
+            )
+        )
+    )
 
     match_labels: LabelMap = Field(
         description="Labels every pod of the Rollout carries; the Service selects by them.",
@@ -103,7 +114,7 @@ class GatewayApiRouting(ApiModel):
 
 class TrafficRouting(ApiModel):
     gateway_api: GatewayApiRouting = Field(
-        description="Route traffic with a Gateway API HTTPRoute."
+        alias="gatewayAPI", description="Route traffic with a Gateway API HTTPRoute."
     )
 
 
@@ -282,8 +293,9 @@ class ShadowStrategy(ApiModel):
         **{
             "json_schema_extra": validations(
                 cel(
-                    "!has(self.mirror) || !has(self.mirror.methods) || self.mirror.allowUnsafeMethods"
-                    " == true || self.mirror.methods.all(m, m in ['GET', 'HEAD', 'OPTIONS'])",
+                    "!has(self.mirror) || !has(self.mirror.methods)"
+                    " || (has(self.mirror.allowUnsafeMethods) && self.mirror.allowUnsafeMethods)"
+                    " || self.mirror.methods.all(m, m in ['GET', 'HEAD', 'OPTIONS'])",
                     "mirroring methods other than GET, HEAD and OPTIONS needs"
                     " mirror.allowUnsafeMethods: true (they duplicate writes)",
                 )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import socket
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,91 +25,92 @@ def load_config() -> None:
         config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
-def _json(response: Any) -> dict[str, Any]:
-    """The response body as plain JSON: no model classes between the API and the planner."""
-    body: dict[str, Any] = json.loads(response.data)
-    return body
-
-
 class Kube:
-    """Calls the operator makes, by purpose. Errors surface as ApiException."""
+    """The calls the operator makes, by purpose, as plain JSON over the client's connection.
+
+    Requests go through ApiClient.call_api rather than the typed API classes: those convert
+    bodies into client models first, and the models of client 37 refuse pod templates that
+    the API server accepts (a number where a quantity string is usual, a field newer than
+    the client). The API server is the judge of what is valid, so nonstop sends JSON as is.
+    Errors surface as ApiException.
+    """
 
     def __init__(self, api_client: client.ApiClient | None = None) -> None:
         self.api = api_client or client.ApiClient()
-        self.core = client.CoreV1Api(self.api)
-        self.apps = client.AppsV1Api(self.api)
-        self.custom = client.CustomObjectsApi(self.api)
-        self.discovery = client.DiscoveryV1Api(self.api)
         self.instance = socket.gethostname()
 
-    # --- reads -----------------------------------------------------------------------
-    @staticmethod
-    def _read(call: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any] | None:
-        """One GET as plain JSON; None when the object does not exist."""
-        try:
-            return _json(call(*args, _preload_content=False, _request_timeout=TIMEOUT, **kwargs))
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+    def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: dict[str, Any] | None = None,
+        query: dict[str, str] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any] | None:
+        """One request; the response as JSON, or None for 404 on a GET."""
+        url_method, url, headers, data, post = self.api.param_serialize(
+            method,
+            path,
+            query_params=list((query or {}).items()),
+            header_params={"Accept": "application/json", "Content-Type": content_type},
+            body=body,
+            auth_settings=["BearerToken"],
+        )
+        response = self.api.call_api(url_method, url, headers, data, post, _request_timeout=TIMEOUT)
+        response.read()  # type: ignore[no-untyped-call]  # untyped in the client
+        if method == "GET" and response.status == 404:
+            return None
+        if not 200 <= response.status < 300:
+            error = ApiException(status=response.status, reason=response.reason)
+            error.body = response.data.decode(errors="replace") if response.data else ""
+            raise error
+        result: dict[str, Any] = json.loads(response.data) if response.data else {}
+        return result
 
-    def _list(
-        self, call: Callable[..., Any], namespace: str, selector: str
-    ) -> list[dict[str, Any]]:
-        listing = self._read(call, namespace, label_selector=selector)
+    def _list(self, path: str, selector: str) -> list[dict[str, Any]]:
+        listing = self._request("GET", path, query={"labelSelector": selector})
         items: list[dict[str, Any]] = listing["items"] if listing else []
         return items
 
+    # --- reads -----------------------------------------------------------------------
     def get_rollout(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._read(
-            self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
-        )
+        return self._request("GET", f"{_rollouts(namespace)}/{name}")
 
     def list_deployments(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        return self._list(self.apps.list_namespaced_deployment, namespace, selector)
+        return self._list(_deployments(namespace), selector)
 
     def list_pods(self, namespace: str, selector: str) -> list[dict[str, Any]]:
-        return self._list(self.core.list_namespaced_pod, namespace, selector)
+        return self._list(f"/api/v1/namespaces/{namespace}/pods", selector)
 
     def get_service(self, namespace: str, name: str) -> dict[str, Any] | None:
-        return self._read(self.core.read_namespaced_service, name, namespace)
+        return self._request("GET", f"{_services(namespace)}/{name}")
 
     def list_endpoint_slices(self, namespace: str, service: str) -> list[dict[str, Any]]:
         return self._list(
-            self.discovery.list_namespaced_endpoint_slice,
-            namespace,
+            f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
             f"kubernetes.io/service-name={service}",
         )
 
     # --- writes ----------------------------------------------------------------------
     def create_deployment(self, body: dict[str, Any]) -> None:
-        ns = body["metadata"]["namespace"]
         try:
-            self.apps.create_namespaced_deployment(
-                ns,
-                body,  # type: ignore[arg-type]  # the client sends plain dicts as they are
-                _preload_content=False,
-                _request_timeout=TIMEOUT,
-            )
+            self._request("POST", _deployments(body["metadata"]["namespace"]), body=body)
         except ApiException as exc:
             if exc.status != 409:  # already there: an earlier pass made it
                 raise
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
-        self.apps.patch_namespaced_deployment(
-            name,
-            namespace,
-            {"spec": {"replicas": replicas}},
-            _content_type=MERGE_PATCH,
-            _preload_content=False,
-            _request_timeout=TIMEOUT,
+        self._request(
+            "PATCH",
+            f"{_deployments(namespace)}/{name}",
+            body={"spec": {"replicas": replicas}},
+            content_type=MERGE_PATCH,
         )
 
     def delete_deployment(self, namespace: str, name: str) -> None:
         try:
-            self.apps.delete_namespaced_deployment(
-                name, namespace, _preload_content=False, _request_timeout=TIMEOUT
-            )
+            self._request("DELETE", f"{_deployments(namespace)}/{name}")
         except ApiException as exc:
             if exc.status != 404:
                 raise
@@ -118,44 +118,26 @@ class Kube:
     def ensure_service(self, body: dict[str, Any]) -> None:
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
         try:
-            self.core.create_namespaced_service(
-                ns,
-                body,  # type: ignore[arg-type]  # the client sends plain dicts as they are
-                _preload_content=False,
-                _request_timeout=TIMEOUT,
-            )
+            self._request("POST", _services(ns), body=body)
         except ApiException as exc:
             if exc.status != 409:
                 raise
             patch = {"metadata": {"labels": body["metadata"]["labels"]}, "spec": body["spec"]}
-            self.core.patch_namespaced_service(
-                name,
-                ns,
-                patch,
-                _content_type=MERGE_PATCH,
-                _preload_content=False,
-                _request_timeout=TIMEOUT,
-            )
+            self._request("PATCH", f"{_services(ns)}/{name}", body=patch, content_type=MERGE_PATCH)
 
     def patch_rollout_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        self.custom.patch_namespaced_custom_object_status(
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            name,
-            {"status": status},
-            _content_type=MERGE_PATCH,
-            _preload_content=False,
-            _request_timeout=TIMEOUT,
+        self._request(
+            "PATCH",
+            f"{_rollouts(namespace)}/{name}/status",
+            body={"status": status},
+            content_type=MERGE_PATCH,
         )
 
     def post_event(self, rollout: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = rollout["metadata"]
         # Named like client-go's recorder (<object>.<unix nanos in hex>): listing order is
         # then the order the Events happened, which lastTimestamp (whole seconds) cannot give.
-        now = datetime.now(UTC)
-        stamp = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         body = {
             "metadata": {
                 "name": f"{meta['name']}.{time.time_ns():x}",
@@ -178,9 +160,16 @@ class Kube:
             "reportingComponent": "nonstop.dev/operator",
             "reportingInstance": self.instance[:128],
         }
-        self.core.create_namespaced_event(
-            meta["namespace"],
-            body,  # type: ignore[arg-type]  # the client sends plain dicts as they are
-            _preload_content=False,
-            _request_timeout=TIMEOUT,
-        )
+        self._request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body)
+
+
+def _rollouts(namespace: str) -> str:
+    return f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+
+
+def _deployments(namespace: str) -> str:
+    return f"/apis/apps/v1/namespaces/{namespace}/deployments"
+
+
+def _services(namespace: str) -> str:
+    return f"/api/v1/namespaces/{namespace}/services"

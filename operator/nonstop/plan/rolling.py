@@ -199,7 +199,8 @@ def plan_rolling(
     abort = prev_abort if prev_abort and prev_abort.revision == revision else None
     forward = ctx.batch(revision)
     last_progress = last_progress_time(ctx, forward, now)
-    if abort is None and not spec.paused and not ctx.settled(revision):
+    # The deadline is for reaching a new revision; a stable one that lost pods is not aborted.
+    if abort is None and not spec.paused and ctx.stable != revision and not ctx.settled(revision):
         abort = deadline_abort(ctx, last_progress, now)
 
     rolling_back = abort is not None and ctx.stable not in (None, revision)
@@ -281,6 +282,12 @@ def _outcome(
         message = f"paused by spec.paused at {progress} of revision {revision}"
         verdict = Verdict(False, False, False, "PausedByUser", message, True, "PausedByUser")
         return out("Paused", verdict, stable, requeue_after=IDLE_REQUEUE)
+
+    if stable == revision:  # completed once: only pods to replace, nothing to roll back to
+        problems = ctx.problems()
+        waiting = f"; not ready: {_pod_summary(problems)}" if problems else ""
+        message = f"revision {revision} is stable; {progress} pods available{waiting}"
+        return out("Progressing", Verdict(False, True, False, "Scaling", message), stable)
 
     deadline_at = last_progress + timedelta(seconds=spec.progress_deadline_seconds)
     requeue = min(requeue, max(0.5, (deadline_at - now).total_seconds() + 0.5))
