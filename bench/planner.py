@@ -13,9 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nonstop.plan import plan  # noqa: E402
-from nonstop.plan.views import rollout_view  # noqa: E402
-from tests.sim import World, rollout_raw  # noqa: E402
+from tests.sim import World, rollout_raw
+
+from nonstop.plan import plan
+from nonstop.plan.views import rollout_view
 
 
 def time_one_pass(replicas: int, repeats: int = 2000) -> float:
