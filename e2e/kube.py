@@ -197,6 +197,15 @@ class ReadyEndpointWatcher:
             self.error = exc
             self._synced.set()
 
+    def wait_for(self, ready: int, timeout: float = 60) -> None:
+        """Wait until `ready` endpoints are ready, then measure from there on: a Deployment
+        can report a pod available a moment before the EndpointSlice lists it as ready."""
+        eventually(
+            lambda: self.counts and self.current >= ready, timeout, f"{ready} ready endpoints"
+        )
+        self.counts = self.counts[-1:]
+        self.trace.append("-- measuring from here --")
+
     def start(self) -> ReadyEndpointWatcher:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
