@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import urllib3
 import yaml
 from kubernetes import client, config, watch
+from kubernetes.client.exceptions import ApiException
 
 REPO = Path(__file__).resolve().parents[1]
 T = TypeVar("T")
@@ -164,38 +166,58 @@ class ReadyEndpointWatcher:
         self.trace.append(f"{time.strftime('%H:%M:%S')} {len(ready)} {sorted(ready)} {what}")
 
     def _run(self) -> None:
+        """List once, then watch from the last resourceVersion seen, resuming after every
+        timeout or dropped connection, so no change is missed; relist only when the API
+        server says the version is too old (410)."""
         discovery = client.DiscoveryV1Api(self.api)
         selector = f"kubernetes.io/service-name={self.service}"
+        version: str | None = None
         try:
             while not self._stop.is_set():
-                listing = json.loads(
-                    discovery.list_namespaced_endpoint_slice(
-                        self.namespace, label_selector=selector, _preload_content=False
-                    ).data
-                )
-                self._slices = {s["metadata"]["name"]: self._ready(s) for s in listing["items"]}
-                self._record()
-                self._synced.set()
-                stream = watch.Watch()
-                for event in stream.stream(
-                    discovery.list_namespaced_endpoint_slice,
-                    self.namespace,
-                    label_selector=selector,
-                    resource_version=listing["metadata"]["resourceVersion"],
-                    timeout_seconds=5,
-                ):
-                    obj = event["raw_object"]
-                    name = obj["metadata"]["name"]
-                    if event["type"] == "DELETED":
-                        self._slices.pop(name, None)
-                    else:
-                        self._slices[name] = self._ready(obj)
-                    self._record(f"{event['type']} {name} {json.dumps(obj.get('endpoints'))}")
-                    if self._stop.is_set():
-                        stream.stop()
+                if version is None:
+                    listing = json.loads(
+                        discovery.list_namespaced_endpoint_slice(
+                            self.namespace, label_selector=selector, _preload_content=False
+                        ).data
+                    )
+                    self._slices = {s["metadata"]["name"]: self._ready(s) for s in listing["items"]}
+                    version = listing["metadata"]["resourceVersion"]
+                    self._record("list")
+                    self._synced.set()
+                try:
+                    version = self._watch(discovery, selector, version)
+                except ApiException as exc:
+                    if exc.status != 410:
+                        raise
+                    version = None
+                except urllib3.exceptions.ProtocolError:
+                    continue  # the connection dropped: resume from the last version seen
         except BaseException as exc:  # surfaced by stop()
             self.error = exc
             self._synced.set()
+
+    def _watch(self, discovery: client.DiscoveryV1Api, selector: str, version: str) -> str:
+        stream = watch.Watch()
+        for event in stream.stream(
+            discovery.list_namespaced_endpoint_slice,
+            self.namespace,
+            label_selector=selector,
+            resource_version=version,
+            timeout_seconds=5,
+        ):
+            obj = event["raw_object"]
+            if event["type"] == "ERROR":
+                raise ApiException(status=obj.get("code"), reason=obj.get("reason"))
+            name = obj["metadata"]["name"]
+            version = obj["metadata"]["resourceVersion"]
+            if event["type"] == "DELETED":
+                self._slices.pop(name, None)
+            elif event["type"] != "BOOKMARK":
+                self._slices[name] = self._ready(obj)
+            self._record(f"{event['type']} {name} {json.dumps(obj.get('endpoints'))}")
+            if self._stop.is_set():
+                stream.stop()
+        return version
 
     def wait_for(self, ready: int, timeout: float = 60) -> None:
         """Wait until `ready` endpoints are ready, then measure from there on: a Deployment
