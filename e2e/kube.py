@@ -51,7 +51,8 @@ class Cluster:
         return {
             **os.environ,
             "KUBECONFIG": self.kubeconfig,
-            "PATH": f"{self.bin_dir}:{os.environ['PATH']}",
+            # kubectl finds the kubectl-nonstop plugin next to this Python
+            "PATH": f"{self.bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
         }
 
     def kubectl(

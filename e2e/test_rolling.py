@@ -185,6 +185,10 @@ def test_bad_release_pauses_then_rolls_back(
 
     story = events(cluster, namespace)
     assert story.index("PodsNotReady") < story.index("RolloutAborted") < story.index("RolledBack")
+    page = cluster.kubectl("nonstop", "status", "web", "-n", namespace).stdout  # the plugin
+    assert "phase Degraded" in page and "aborted" in page and "ProgressDeadlineExceeded" in page
+    assert f"{good['currentRevision']}" in page and "stable" in page
+    assert "RolledBack" in page
     described = cluster.kubectl("describe", "rollout", "web", "-n", namespace).stdout
     for reason in ("RolloutStarted", "PodsNotReady", "RolloutAborted", "RolledBack"):
         assert reason in described

@@ -68,6 +68,12 @@ class Kube:
         result: dict[str, Any] = json.loads(response.data) if response.data else {}
         return result
 
+    def request_json(
+        self, method: str, path: str, *, query: dict[str, str] | None = None
+    ) -> dict[str, Any] | None:
+        """A read the planner does not need, for tools such as the kubectl plugin."""
+        return self._request(method, path, query=query)
+
     def _list(self, path: str, selector: str) -> list[dict[str, Any]]:
         listing = self._request("GET", path, query={"labelSelector": selector})
         items: list[dict[str, Any]] = listing["items"] if listing else []

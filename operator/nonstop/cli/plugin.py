@@ -1,0 +1,135 @@
+"""kubectl-nonstop: the kubectl plugin. `kubectl nonstop status NAME` shows a Rollout's
+revisions, conditions and recent Events at a glance.
+
+Installed as the `kubectl-nonstop` command, so kubectl finds it on PATH as `kubectl nonstop`.
+It only reads; the actions (promote, abort, retry, ...) arrive with manual control.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from kubernetes import config
+from tabulate import tabulate
+
+from nonstop.kube.client import Kube, load_config
+from nonstop.plan.model import ROLLOUT_LABEL
+
+EVENTS_SHOWN = 8
+
+
+def render_status(
+    rollout: dict[str, Any], deployments: list[dict[str, Any]], events: list[dict[str, Any]]
+) -> str:
+    """The status page of one Rollout, as text. Pure: tested without a cluster."""
+    meta, spec, st = rollout["metadata"], rollout.get("spec", {}), rollout.get("status", {})
+    current, stable = st.get("currentRevision"), st.get("stableRevision")
+    lines = [
+        f"Rollout {meta['name']} (namespace {meta.get('namespace', 'default')})",
+        f"  strategy  {st.get('strategy', '?')}    phase {st.get('phase', 'Unknown')}"
+        f"    step {st.get('step', '-')}    replicas {spec.get('replicas', '?')}",
+        f"  message   {st.get('message', '')}",
+    ]
+    if st.get("abort"):
+        abort = st["abort"]
+        lines.append(f"  aborted   {abort.get('at')} {abort.get('reason')}: {abort.get('message')}")
+    rows = []
+    for d in sorted(deployments, key=lambda d: d["metadata"]["creationTimestamp"], reverse=True):
+        revision = d["metadata"]["labels"].get("nonstop.dev/revision", "?")
+        role = ", ".join(
+            r for r, on in (("current", revision == current), ("stable", revision == stable)) if on
+        )
+        images = ", ".join(
+            c.get("image", "?") for c in d["spec"]["template"]["spec"].get("containers", [])
+        )
+        status = d.get("status", {})
+        rows.append(
+            [
+                revision,
+                d["spec"].get("replicas", 0),
+                status.get("readyReplicas", 0),
+                status.get("availableReplicas", 0),
+                role or "old",
+                images,
+            ]
+        )
+    lines += ["", "Revisions:"]
+    lines.append(
+        tabulate(rows, headers=["REVISION", "DESIRED", "READY", "AVAILABLE", "ROLE", "IMAGES"])
+        if rows
+        else "  (none yet)"
+    )
+    conditions = "  ".join(
+        f"{c['type']}={c['status']}" + (f" ({c['reason']})" if c["status"] == "True" else "")
+        for c in st.get("conditions", [])
+    )
+    lines += ["", f"Conditions: {conditions or '(none yet)'}", "", "Events:"]
+    recent = sorted(events, key=lambda e: e["metadata"]["name"])[-EVENTS_SHOWN:]
+    lines.append(
+        tabulate(
+            [[e.get("lastTimestamp", ""), e["type"], e["reason"], e["message"]] for e in recent],
+            headers=["TIME", "TYPE", "REASON", "MESSAGE"],
+        )
+        if recent
+        else "  (none)"
+    )
+    return "\n".join(lines)
+
+
+def status(kube: Kube, namespace: str, name: str) -> str | None:
+    rollout = kube.get_rollout(namespace, name)
+    if rollout is None:
+        return None
+    uid = rollout["metadata"]["uid"]
+    deployments = [
+        d
+        for d in kube.list_deployments(namespace, f"{ROLLOUT_LABEL}={name}")
+        if any(r.get("uid") == uid for r in d["metadata"].get("ownerReferences", []))
+    ]
+    listing = kube.request_json(
+        "GET",
+        f"/api/v1/namespaces/{namespace}/events",
+        query={"fieldSelector": f"involvedObject.uid={uid}"},
+    )
+    return render_status(rollout, deployments, listing["items"] if listing else [])
+
+
+def current_namespace() -> str:
+    try:
+        _, context = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
+        namespace: str = context["context"].get("namespace", "default")
+        return namespace
+    except (config.ConfigException, KeyError, TypeError):
+        return "default"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="kubectl nonstop", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_status = sub.add_parser("status", help="revisions, conditions and Events of a Rollout")
+    p_status.add_argument("name")
+    p_status.add_argument("-n", "--namespace", default=None)
+    p_status.add_argument("-w", "--watch", action="store_true", help="refresh every 2 s")
+    args = parser.parse_args(argv)
+
+    load_config()
+    kube = Kube()
+    namespace = args.namespace or current_namespace()
+    while True:
+        page = status(kube, namespace, args.name)
+        if page is None:
+            print(f"Rollout {args.name} not found in namespace {namespace}", file=sys.stderr)
+            return 1
+        if args.watch:
+            print("\033[2J\033[H", end="")
+        print(page)
+        if not args.watch:
+            return 0
+        time.sleep(2)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
