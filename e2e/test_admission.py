@@ -156,3 +156,50 @@ def test_selector_cannot_change_after_creation(cluster: Cluster, namespace: str)
     result = cluster.apply(moved, namespace, check=False)
     assert result.returncode != 0
     assert "spec.selector" in result.stderr and "immutable" in result.stderr
+
+
+def test_template_the_api_server_refuses_is_reported_and_ends_at_the_deadline(
+    cluster: Cluster, operator: Operator, namespace: str
+) -> None:
+    """The pod template passes through the CRD unchecked; the API server refuses it when
+    nonstop creates the Deployment. That becomes an Event and, at the deadline, an abort:
+    the stable revision never stops serving and no broken Deployment exists."""
+    cluster.apply(rollout(name="web", replicas=2, deadline=20), namespace)
+    eventually(
+        lambda: (
+            cluster.get("rollout", "web", "-n", namespace).get("status", {}).get("phase")
+            == "Healthy"
+        ),
+        120,
+        "Healthy",
+    )
+    stable = cluster.get("rollout", "web", "-n", namespace)["status"]["stableRevision"]
+    broken = rollout(name="web", replicas=2, deadline=20, image="registry.example/web:2")
+    broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "Sometimes"
+    cluster.apply(broken, namespace)
+
+    def reasons() -> list[str]:
+        items = cluster.get(
+            "events", "-n", namespace, "--field-selector", "involvedObject.name=web"
+        )["items"]
+        return [e["reason"] for e in sorted(items, key=lambda e: e["metadata"]["name"])]
+
+    eventually(lambda: "ApplyFailed" in reasons(), 60, "ApplyFailed event")
+    failed = [
+        e["message"]
+        for e in cluster.get("events", "-n", namespace)["items"]
+        if e["reason"] == "ApplyFailed"
+    ]
+    assert "imagePullPolicy" in failed[0] and "Unsupported value" in failed[0]
+    st = eventually(
+        lambda: (s := cluster.get("rollout", "web", "-n", namespace)["status"]).get("abort") and s,
+        120,
+        "aborted at the deadline",
+    )
+    assert st["abort"]["reason"] == "ProgressDeadlineExceeded"
+    assert st["stableRevision"] == stable
+    deployments = cluster.get("deployments", "-n", namespace)["items"]
+    assert [d["metadata"]["labels"]["nonstop.dev/revision"] for d in deployments] == [stable]
+    assert deployments[0]["status"].get("availableReplicas") == 2
+    assert reasons().count("ApplyFailed") < 5  # said once per new failure, not every pass
+    assert operator.alive()

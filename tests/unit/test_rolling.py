@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from nonstop.plan import CreateDeployment, DeleteDeployment, ScaleDeployment
+from nonstop.plan import CreateDeployment, DeleteDeployment, Plan, ScaleDeployment
 from tests.sim import World, rollout_raw
 
 
@@ -212,3 +212,25 @@ def test_stable_revision_that_loses_a_pod_is_not_aborted() -> None:
     world.settle()
     world.run_until("Healthy")
     assert world.replicas_by_revision() == {stable: 3}
+
+
+def test_requests_that_keep_failing_are_not_progress() -> None:
+    """If the API server refuses every change, the deadline still ends the attempt."""
+    world = healthy_world(replicas=2, deadline=30)
+    world.set_image("web:2")
+    for _ in range(30):  # plans are made but nothing is ever applied
+        decision = plan_only(world)
+        world.now += timedelta(seconds=2)
+    assert decision.status.abort is not None
+    assert decision.status.abort.reason == "ProgressDeadlineExceeded"
+
+
+def plan_only(world: World) -> Plan:
+    from nonstop.api import RolloutStatus
+    from nonstop.plan import plan
+    from nonstop.plan.views import rollout_view
+
+    decision = plan(rollout_view(world.raw), world.observed(), world.now)
+    status = RolloutStatus.model_validate(decision.status.model_dump(by_alias=True, mode="json"))
+    world.raw["status"] = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return decision

@@ -153,15 +153,21 @@ class _Rolling:
         return [p for p in self.observed.unready_pods if p.revision == self.revision]
 
 
-def last_progress_time(ctx: _Rolling, forward: list[Action], now: datetime) -> datetime:
-    """Progress is a new revision, a new batch, or more new pods available; a paused rollout
-    stops the clock."""
+def last_progress_time(ctx: _Rolling, now: datetime) -> datetime:
+    """Progress is what the cluster shows, not what nonstop asked for: a new revision, more
+    new pods, more of them available, or fewer old pods. A request that keeps failing is
+    therefore no progress, and the deadline still applies. A paused rollout stops the clock."""
     prev = ctx.rollout.status
+    current = ctx.deps.get(ctx.revision)
+    new_pods = current.replicas if current else 0
+    old_pods = sum(d.replicas for d in ctx.deps.values() if d.revision != ctx.revision)
+    prev_old_pods = (prev.replicas or 0) - (prev.updated_replicas or 0)
     progressed = (
         prev.current_revision != ctx.revision
         or prev.last_progress_time is None
         or ctx.available(ctx.revision) > (prev.updated_ready_replicas or 0)
-        or bool(forward)
+        or new_pods > (prev.updated_replicas or 0)
+        or old_pods < prev_old_pods
         or ctx.spec.paused
     )
     return now if progressed or prev.last_progress_time is None else prev.last_progress_time
@@ -198,7 +204,7 @@ def plan_rolling(
     prev_abort = rollout.status.abort
     abort = prev_abort if prev_abort and prev_abort.revision == revision else None
     forward = ctx.batch(revision)
-    last_progress = last_progress_time(ctx, forward, now)
+    last_progress = last_progress_time(ctx, now)
     # The deadline is for reaching a new revision; a stable one that lost pods is not aborted.
     if abort is None and not spec.paused and ctx.stable != revision and not ctx.settled(revision):
         abort = deadline_abort(ctx, last_progress, now)
