@@ -234,3 +234,17 @@ def plan_only(world: World) -> Plan:
     status = RolloutStatus.model_validate(decision.status.model_dump(by_alias=True, mode="json"))
     world.raw["status"] = status.model_dump(by_alias=True, mode="json", exclude_none=True)
     return decision
+
+
+def test_a_first_revision_that_never_becomes_ready_is_degraded_not_deleted() -> None:
+    world = World(rollout_raw(replicas=2, deadline=20))
+    world.never_ready.add(world.revision)
+    degraded = world.run_until("Degraded")
+    stalled = degraded.status.condition("Stalled")
+    assert stalled is not None and stalled.reason == "ProgressDeadlineExceeded"
+    assert "no stable revision to roll back to" in stalled.message
+    assert world.replicas_by_revision() == {world.revision: 2}  # nothing to fall back to
+    world.set_image("web:fixed")
+    world.never_ready.clear()
+    world.run_until("Healthy")
+    assert world.status.abort is None

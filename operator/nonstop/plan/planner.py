@@ -101,7 +101,7 @@ def semantic_problem(
     return None
 
 
-def _counts(rollout: RolloutView, observed: Observed, revision: str | None) -> dict[str, int]:
+def _counts(observed: Observed, revision: str | None) -> dict[str, int]:
     deps = observed.deployments
     current = next((d for d in deps if d.revision == revision), None)
     return {
@@ -139,7 +139,7 @@ def _status(
         abort=outcome.abort,
         conditions=conditions(prev.conditions, outcome.verdict, rollout.meta.generation, now),
     )
-    return status.model_copy(update=_counts(rollout, observed, revision))
+    return status.model_copy(update=_counts(observed, revision))
 
 
 def _images(rollout: RolloutView) -> str:
@@ -249,7 +249,7 @@ def _stalled(
             "message": message,
             "strategy": spec.strategy.name if spec else prev.strategy,
             "conditions": conditions(prev.conditions, verdict, rollout.meta.generation, now),
-            **_counts(rollout, observed, prev.current_revision),
+            **_counts(observed, prev.current_revision),
         }
     )
     prev_stalled = prev.condition("Stalled")
