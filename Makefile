@@ -36,8 +36,9 @@ lint: $(VENV)/.installed
 
 # Regenerate the CRD (crds/ and the Helm chart's copy) from the pydantic models.
 crd: $(VENV)/.installed
-	$(VENV)/bin/nonstop crd > crds/rollouts.nonstop.dev.yaml
-	cp crds/rollouts.nonstop.dev.yaml helm/nonstop/crds/rollouts.nonstop.dev.yaml
+	$(VENV)/bin/nonstop crd rollouts > crds/rollouts.nonstop.dev.yaml
+	$(VENV)/bin/nonstop crd rolloutactions > crds/rolloutactions.nonstop.dev.yaml
+	cp crds/*.yaml helm/nonstop/crds/
 
 cluster-up:
 	bash e2e/cluster/up.sh

@@ -29,6 +29,9 @@ NEEDED = [
     ("list", "pods"),
     ("list", "endpointslices.discovery.k8s.io"),
     ("create", "events"),
+    ("list", "rolloutactions.nonstop.dev"),
+    ("watch", "rolloutactions.nonstop.dev"),
+    ("patch", "rolloutactions.nonstop.dev/status"),
 ]
 
 
@@ -63,9 +66,10 @@ def release(cluster: Cluster) -> str:
     return "nonstop"
 
 
-def test_chart_crd_is_the_committed_crd() -> None:
-    chart_crd = (REPO / "helm/nonstop/crds/rollouts.nonstop.dev.yaml").read_text()
-    assert chart_crd == (REPO / "crds/rollouts.nonstop.dev.yaml").read_text(), "run `make crd`"
+def test_chart_crds_are_the_committed_crds() -> None:
+    for crd in ("rollouts.nonstop.dev.yaml", "rolloutactions.nonstop.dev.yaml"):
+        chart_crd = (REPO / "helm/nonstop/crds" / crd).read_text()
+        assert chart_crd == (REPO / "crds" / crd).read_text(), "run `make crd`"
 
 
 @pytest.mark.parametrize(("verb", "resource"), NEEDED)
@@ -100,3 +104,27 @@ def test_operator_deployment_renders_for_a_real_cluster(cluster: Cluster) -> Non
     assert "--namespace=team-a" in container["args"] and "--namespace=team-b" in container["args"]
     assert deployment["spec"]["replicas"] == 1
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "nonstop"
+
+
+def test_rollout_operator_role_grants_actions_but_not_edits(cluster: Cluster, release: str) -> None:
+    cluster.kubectl("create", "namespace", "team-a", check=False)
+    cluster.kubectl(
+        "create",
+        "rolebinding",
+        "alice-operates",
+        "-n",
+        "team-a",
+        "--clusterrole=nonstop-rollout-operator",
+        "--user=alice",
+        check=False,
+    )
+
+    def can(verb: str, resource: str) -> str:
+        return cluster.kubectl(
+            "auth", "can-i", verb, resource, "-n", "team-a", "--as", "alice", check=False
+        ).stdout.strip()
+
+    assert can("create", "rolloutactions.nonstop.dev") == "yes"
+    assert can("get", "rollouts.nonstop.dev") == "yes"
+    assert can("patch", "rollouts.nonstop.dev") == "no"
+    assert can("delete", "rollouts.nonstop.dev") == "no"

@@ -14,6 +14,8 @@ from typing import Any
 
 from nonstop.api import RolloutStatus
 from nonstop.plan import (
+    ActionAnswer,
+    ActionView,
     CreateDeployment,
     DeleteDeployment,
     DeploymentView,
@@ -82,6 +84,8 @@ class World:
     service: ServiceView | None = None
     never_ready: set[str] = field(default_factory=set)
     history: list[Plan] = field(default_factory=list)
+    actions: list[ActionView] = field(default_factory=list)  # pending RolloutActions
+    answers: list[ActionAnswer] = field(default_factory=list)
     min_ready_seen: int | None = None
     max_pods_seen: int = 0
 
@@ -128,7 +132,7 @@ class World:
                 for i, born in enumerate(current.pod_birth)
             )
         endpoints = self.ready_total() if self.service else None
-        return Observed(deployments, problems, self.service, endpoints)
+        return Observed(deployments, problems, self.service, endpoints, tuple(self.actions))
 
     def step(self, settle: bool = True) -> Plan:
         """One reconcile pass, then (if settle) the controllers catch up."""
@@ -136,6 +140,9 @@ class World:
         decision = plan(view, self.observed(), self.now)
         self.history.append(decision)
         self.apply(decision)
+        for answer in decision.answers:  # answered actions are no longer pending
+            self.answers.append(answer)
+            self.actions = [a for a in self.actions if a.name != answer.name]
         status = RolloutStatus.model_validate(
             decision.status.model_dump(by_alias=True, mode="json")
         )
@@ -186,6 +193,14 @@ class World:
             self.min_ready_seen = (
                 ready if self.min_ready_seen is None else min(self.min_ready_seen, ready)
             )
+
+    def request(self, action: str, reason: str = "") -> str:
+        name = f"web-{action.lower()}-{len(self.answers) + len(self.actions)}"
+        self.actions.append(ActionView(name, f"uid-{name}", action, reason, self.now))
+        return name
+
+    def answer(self, name: str) -> ActionAnswer:
+        return next(a for a in self.answers if a.name == name)
 
     def run(self, passes: int, seconds: float = 2.0) -> None:
         for _ in range(passes):

@@ -69,3 +69,9 @@ async def rollout_event(
 @kopf.on.event("apps", "v1", "deployments", labels={ROLLOUT_LABEL: kopf.PRESENT})
 async def deployment_event(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
     _workers().wake((namespace or "", labels[ROLLOUT_LABEL]))
+
+
+@kopf.on.event(GROUP, VERSION, "rolloutactions")
+async def action_event(type: str | None, spec: kopf.Spec, namespace: str | None, **_: Any) -> None:
+    if type != "DELETED" and spec.get("rollout"):
+        _workers().wake((namespace or "", str(spec["rollout"])))

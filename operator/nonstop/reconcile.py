@@ -52,4 +52,13 @@ def reconcile(kube: Kube, namespace: str, name: str, now: datetime | None = None
     new_status = status_body(decision.status)
     if new_status != status_body(view.status):
         kube.patch_rollout_status(namespace, name, new_status)
+    # Only once the Rollout's status (which records the action) is saved is it answered.
+    for answer in decision.answers:
+        at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        bound.info("action answered", action=answer.name, phase=answer.phase)
+        kube.answer_action(
+            namespace,
+            answer.name,
+            {"phase": answer.phase, "message": answer.message, "appliedAt": at},
+        )
     return RETRY_AFTER_FAILURE if failures else decision.requeue_after

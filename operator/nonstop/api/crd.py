@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
+from nonstop.api.action import ACTION_KIND, ACTION_PLURAL, RolloutActionSpec, RolloutActionStatus
 from nonstop.api.spec import GROUP, KIND, PLURAL, VERSION, RolloutSpec
 from nonstop.api.status import RolloutStatus
 
@@ -64,7 +67,7 @@ def _structural(node: Any) -> Any:
     return out
 
 
-def model_schema(model: type[RolloutSpec] | type[RolloutStatus]) -> dict[str, Any]:
+def model_schema(model: type[BaseModel]) -> dict[str, Any]:
     raw = model.model_json_schema(by_alias=True, mode="validation")
     resolved = _resolve(raw, raw.get("$defs", {}))
     schema: dict[str, Any] = _structural(resolved)
@@ -131,6 +134,69 @@ def rollout_crd() -> dict[str, Any]:
                             "type": "object",
                             "description": "A Rollout runs a Deployment-like workload and moves it"
                             " from revision to revision without downtime.",
+                            "required": ["spec"],
+                            "properties": {
+                                "apiVersion": {"type": "string"},
+                                "kind": {"type": "string"},
+                                "metadata": {"type": "object"},
+                                "spec": spec,
+                                "status": status,
+                            },
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+def action_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition of RolloutAction (manual control)."""
+    spec = model_schema(RolloutActionSpec)
+    spec["x-kubernetes-validations"] = [
+        {
+            "rule": "self == oldSelf",
+            "message": "a RolloutAction cannot be changed: create a new one",
+        }
+    ]
+    status = model_schema(RolloutActionStatus)
+    column = [
+        {"name": "Rollout", "type": "string", "jsonPath": ".spec.rollout"},
+        {"name": "Action", "type": "string", "jsonPath": ".spec.action"},
+        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+        {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+    ]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{ACTION_PLURAL}.{GROUP}",
+            "labels": {"app.kubernetes.io/part-of": "nonstop"},
+        },
+        "spec": {
+            "group": GROUP,
+            "names": {
+                "kind": ACTION_KIND,
+                "listKind": f"{ACTION_KIND}List",
+                "plural": ACTION_PLURAL,
+                "singular": ACTION_KIND.lower(),
+                "shortNames": ["nra"],
+                "categories": ["nonstop"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": VERSION,
+                    "served": True,
+                    "storage": True,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": column,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "description": "A request to promote, abort, retry, pause or resume"
+                            " a Rollout, applied once by nonstop.",
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},

@@ -43,6 +43,16 @@ class Abort(ApiModel):
     message: str
 
 
+class ActionRecord(ApiModel):
+    """The last RolloutAction applied, so that it is applied once even if its own status
+    could not be written."""
+
+    uid: str
+    name: str
+    action: str
+    at: Time
+
+
 class RolloutStatus(ApiModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -63,6 +73,8 @@ class RolloutStatus(ApiModel):
     updated_ready_replicas: int | None = None
     selector: str | None = Field(default=None, description="Label selector for scale and HPA.")
     abort: Abort | None = None
+    held: bool | None = Field(default=None, description="Paused by a RolloutAction.")
+    last_action: ActionRecord | None = None
     conditions: list[Condition] = Field(default_factory=list)
 
     def condition(self, type_: str) -> Condition | None:

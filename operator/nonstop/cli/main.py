@@ -51,10 +51,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def crd(_: argparse.Namespace) -> int:
-    from nonstop.api.crd import rollout_crd
+def crd(args: argparse.Namespace) -> int:
+    from nonstop.api.crd import action_crd, rollout_crd
 
-    sys.stdout.write(yaml.safe_dump(rollout_crd(), sort_keys=False, width=100))
+    made = {"rollouts": rollout_crd, "rolloutactions": action_crd}[args.kind]()
+    sys.stdout.write(yaml.safe_dump(made, sort_keys=False, width=100))
     return 0
 
 
@@ -70,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     p_run.add_argument("-v", "--verbose", action="store_true")
     p_run.set_defaults(func=run)
-    p_crd = sub.add_parser("crd", help="print the Rollout CRD generated from the models")
+    p_crd = sub.add_parser("crd", help="print a CRD generated from the models")
+    p_crd.add_argument(
+        "kind", nargs="?", default="rollouts", choices=["rollouts", "rolloutactions"]
+    )
     p_crd.set_defaults(func=crd)
     args = parser.parse_args(argv)
     return int(args.func(args))

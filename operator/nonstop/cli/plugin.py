@@ -1,8 +1,9 @@
 """kubectl-nonstop: the kubectl plugin. `kubectl nonstop status NAME` shows a Rollout's
-revisions, conditions and recent Events at a glance.
+revisions, conditions and recent Events at a glance; `kubectl nonstop abort NAME` (and
+retry, pause, resume, promote, promote-full) creates a RolloutAction and waits for
+nonstop's answer.
 
 Installed as the `kubectl-nonstop` command, so kubectl finds it on PATH as `kubectl nonstop`.
-It only reads; the actions (promote, abort, retry, ...) arrive with manual control.
 """
 
 from __future__ import annotations
@@ -97,6 +98,49 @@ def status(kube: Kube, namespace: str, name: str) -> str | None:
     return render_status(rollout, deployments, listing["items"] if listing else [])
 
 
+VERBS = {
+    "abort": "abort",
+    "retry": "retry",
+    "pause": "pause",
+    "resume": "resume",
+    "promote": "promote",
+    "promote-full": "promoteFull",
+}
+
+
+def act(
+    kube: Kube, namespace: str, rollout: str, verb: str, reason: str | None, timeout: float
+) -> int:
+    """Create a RolloutAction and wait for nonstop to answer it."""
+    spec: dict[str, Any] = {"rollout": rollout, "action": VERBS[verb]}
+    if reason:
+        spec["reason"] = reason
+    created = kube.create_action(
+        namespace,
+        {
+            "apiVersion": "nonstop.dev/v1alpha1",
+            "kind": "RolloutAction",
+            "metadata": {"generateName": f"{rollout}-{verb}-"},
+            "spec": spec,
+        },
+    )
+    name = created["metadata"]["name"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        action = kube.get_action(namespace, name) or {}
+        status = action.get("status") or {}
+        if status.get("phase") in ("Applied", "Rejected"):
+            print(f"rolloutaction/{name} {status['phase']}: {status.get('message', '')}")
+            return 0 if status["phase"] == "Applied" else 1
+        time.sleep(0.5)
+    print(
+        f"rolloutaction/{name} created; nonstop has not answered within {timeout:.0f}s"
+        " (is the operator running?)",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def current_namespace() -> str:
     try:
         _, context = config.list_kube_config_contexts()  # type: ignore[no-untyped-call]
@@ -113,11 +157,19 @@ def main(argv: list[str] | None = None) -> int:
     p_status.add_argument("name")
     p_status.add_argument("-n", "--namespace", default=None)
     p_status.add_argument("-w", "--watch", action="store_true", help="refresh every 2 s")
+    for verb in VERBS:
+        p_verb = sub.add_parser(verb, help=f"{verb} a Rollout (creates a RolloutAction)")
+        p_verb.add_argument("name")
+        p_verb.add_argument("-n", "--namespace", default=None)
+        p_verb.add_argument("--reason", default=None, help="why, for the record")
+        p_verb.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
     args = parser.parse_args(argv)
 
     load_config()
     kube = Kube()
     namespace = args.namespace or current_namespace()
+    if args.command in VERBS:
+        return act(kube, namespace, args.name, args.command, args.reason, args.timeout)
     while True:
         page = status(kube, namespace, args.name)
         if page is None:

@@ -98,7 +98,33 @@ class Kube:
             f"kubernetes.io/service-name={service}",
         )
 
+    def list_actions(self, namespace: str) -> list[dict[str, Any]]:
+        listing = self._request(
+            "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/rolloutactions"
+        )
+        items: list[dict[str, Any]] = listing["items"] if listing else []
+        return items
+
     # --- writes ----------------------------------------------------------------------
+    def create_action(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/rolloutactions"
+        created = self._request("POST", path, body=body)
+        assert created is not None
+        return created
+
+    def get_action(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._request(
+            "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/rolloutactions/{name}"
+        )
+
+    def answer_action(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        self._request(
+            "PATCH",
+            f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/rolloutactions/{name}/status",
+            body={"status": status},
+            content_type=MERGE_PATCH,
+        )
+
     def create_deployment(self, body: dict[str, Any]) -> None:
         try:
             self._request("POST", _deployments(body["metadata"]["namespace"]), body=body)

@@ -8,6 +8,7 @@ from nonstop.plan.resources import revision_hash
 from nonstop.plan.views import (
     deployment_view,
     owned_by,
+    pending_action,
     pod_problem,
     ready_endpoints,
     service_view,
@@ -31,9 +32,13 @@ def observe(kube: Kube, rollout: RolloutView) -> Observed:
     endpoints = None
     if service is not None and service.owned:
         endpoints = ready_endpoints(kube.list_endpoint_slices(ns, service.name))
+    actions = tuple(
+        a for a in (pending_action(raw, name) for raw in kube.list_actions(ns)) if a is not None
+    )
     return Observed(
         deployments=deployments,
         unready_pods=problems,
         service=service,
         ready_endpoints=endpoints,
+        actions=actions,
     )

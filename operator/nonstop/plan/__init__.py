@@ -1,6 +1,8 @@
 """Pure decisions: plan(rollout, observed, now) -> Plan. No client, no clock, no I/O."""
 
 from nonstop.plan.model import (
+    ActionAnswer,
+    ActionView,
     CreateDeployment,
     DeleteDeployment,
     DeploymentView,
@@ -17,6 +19,8 @@ from nonstop.plan.model import (
 from nonstop.plan.planner import plan
 
 __all__ = [
+    "ActionAnswer",
+    "ActionView",
     "CreateDeployment",
     "DeleteDeployment",
     "DeploymentView",

@@ -77,11 +77,23 @@ class ServiceView:
 
 
 @dataclass(frozen=True)
+class ActionView:
+    """A RolloutAction that nonstop has not answered yet."""
+
+    name: str
+    uid: str
+    action: str
+    reason: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
 class Observed:
     deployments: tuple[DeploymentView, ...] = ()
     unready_pods: tuple[PodProblem, ...] = ()
     service: ServiceView | None = None
     ready_endpoints: int | None = None  # ready endpoints behind the Service; None: no slices
+    actions: tuple[ActionView, ...] = ()  # pending RolloutActions for this Rollout
 
 
 @dataclass(frozen=True)
@@ -121,9 +133,19 @@ class EventSpec:
 
 
 @dataclass(frozen=True)
+class ActionAnswer:
+    """How a RolloutAction went; written to it after the Rollout's status is saved."""
+
+    name: str
+    phase: Literal["Applied", "Rejected"]
+    message: str
+
+
+@dataclass(frozen=True)
 class Plan:
     actions: tuple[Action, ...]
     events: tuple[EventSpec, ...]
     status: RolloutStatus
     requeue_after: float
+    answers: tuple[ActionAnswer, ...] = ()
     log: dict[str, Any] = field(default_factory=dict)

@@ -12,8 +12,10 @@ from datetime import datetime
 from nonstop.api import RolloutSpec, RolloutStatus
 from nonstop.api.status import Phase
 from nonstop.plan.conditions import Verdict, conditions
+from nonstop.plan.control import apply_action, next_action
 from nonstop.plan.model import (
     Action,
+    ActionAnswer,
     CreateDeployment,
     DeleteDeployment,
     EnsureService,
@@ -61,6 +63,13 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
         return _stalled(rollout, observed, now, *problem)
 
     revision = revision_hash(rollout.template)
+    answers: tuple[ActionAnswer, ...] = ()
+    action_events: list[EventSpec] = []
+    pending = next_action(observed.actions)
+    if pending is not None:
+        control = apply_action(rollout, revision, pending, now)
+        rollout, answers = control.rollout, (control.answer,)
+        action_events = [control.event] if control.event else []
     actions: list[Action] = []
     if observed.service is None or service_needs_update(
         observed.service, desired_service_view(rollout.meta, spec)
@@ -70,12 +79,13 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
     actions.extend(outcome.actions)
 
     status = _status(rollout, spec, observed, now, revision, outcome)
-    events = _events(rollout, spec, revision, outcome, status, actions)
+    events = action_events + _events(rollout, spec, revision, outcome, status, actions)
     return Plan(
         actions=tuple(actions),
         events=tuple(events),
         status=status,
-        requeue_after=outcome.requeue_after,
+        requeue_after=0.5 if len(observed.actions) > 1 else outcome.requeue_after,
+        answers=answers,
         log={"revision": revision, "phase": outcome.phase, "step": outcome.step},
     )
 
@@ -137,6 +147,8 @@ def _status(
         else (now if paused else None),
         selector=selector_string(spec.selector.match_labels),
         abort=outcome.abort,
+        held=prev.held,
+        last_action=prev.last_action,
         conditions=conditions(prev.conditions, outcome.verdict, rollout.meta.generation, now),
     )
     return status.model_copy(update=_counts(observed, revision))

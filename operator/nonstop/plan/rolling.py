@@ -145,6 +145,11 @@ class _Rolling:
                 actions.append(ScaleDeployment(d.name, targets[d.name], d.spec_replicas))
         return actions
 
+    @property
+    def paused(self) -> bool:
+        """Paused by the spec (GitOps) or held by a RolloutAction."""
+        return self.spec.paused or bool(self.rollout.status.held)
+
     def available(self, revision: str) -> int:
         d = self.deps.get(revision)
         return d.available if d else 0
@@ -168,7 +173,7 @@ def last_progress_time(ctx: _Rolling, now: datetime) -> datetime:
         or ctx.available(ctx.revision) > (prev.updated_ready_replicas or 0)
         or new_pods > (prev.updated_replicas or 0)
         or old_pods < prev_old_pods
-        or ctx.spec.paused
+        or ctx.paused
     )
     return now if progressed or prev.last_progress_time is None else prev.last_progress_time
 
@@ -206,7 +211,7 @@ def plan_rolling(
     forward = ctx.batch(revision)
     last_progress = last_progress_time(ctx, now)
     # The deadline is for reaching a new revision; a stable one that lost pods is not aborted.
-    if abort is None and not spec.paused and ctx.stable != revision and not ctx.settled(revision):
+    if abort is None and not ctx.paused and ctx.stable != revision and not ctx.settled(revision):
         abort = deadline_abort(ctx, last_progress, now)
 
     rolling_back = abort is not None and ctx.stable not in (None, revision)
@@ -215,7 +220,7 @@ def plan_rolling(
     done = ctx.settled(target)
     if done:
         actions.extend(_history_cleanup(deps, target, spec.revision_history_limit))
-    elif spec.paused:
+    elif ctx.paused:
         actions = []
     return _outcome(ctx, actions, abort, target, done, last_progress, now)
 
@@ -284,8 +289,9 @@ def _outcome(
             stable,
             requeue_after=IDLE_REQUEUE,
         )
-    if spec.paused:
-        message = f"paused by spec.paused at {progress} of revision {revision}"
+    if ctx.paused:
+        by = "spec.paused" if spec.paused else "a RolloutAction (resume to go on)"
+        message = f"paused by {by} at {progress} of revision {revision}"
         verdict = Verdict(False, False, False, "PausedByUser", message, True, "PausedByUser")
         return out("Paused", verdict, stable, requeue_after=IDLE_REQUEUE)
 

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from nonstop.api import RolloutSpec, RolloutStatus
 from nonstop.plan.model import (
     REVISION_LABEL,
+    ActionView,
     DeploymentView,
     PodProblem,
     RolloutMeta,
@@ -112,6 +113,23 @@ def pod_problem(raw: dict[str, Any]) -> PodProblem | None:
         reason=reason,
         message=message,
         since=since,
+    )
+
+
+def pending_action(raw: dict[str, Any], rollout: str) -> ActionView | None:
+    """A RolloutAction for this Rollout that nonstop has not answered yet."""
+    meta, spec = raw["metadata"], raw.get("spec", {})
+    if spec.get("rollout") != rollout or (raw.get("status") or {}).get("phase") in (
+        "Applied",
+        "Rejected",
+    ):
+        return None
+    return ActionView(
+        name=meta["name"],
+        uid=meta.get("uid", meta["name"]),
+        action=str(spec.get("action", "")),
+        reason=str(spec.get("reason") or ""),
+        created_at=parse_time(meta.get("creationTimestamp")) or datetime.now(UTC),
     )
 
 

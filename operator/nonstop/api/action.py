@@ -1,0 +1,39 @@
+"""RolloutAction: a request from a person (or a pipeline, or a Git commit) to act on a Rollout.
+
+Manual control is a resource of its own rather than an annotation or a status patch, so
+that RBAC can grant "may promote or abort" (create rolloutactions) without "may edit the
+Rollout" (patch rollouts), so that every request is an object with an author in the audit
+log, and so that GitOps can carry one as a commit. nonstop applies each action once, says
+how it went in the action's status and in an Event on the Rollout.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from nonstop.api.base import ApiModel, Name
+from nonstop.api.status import Time
+
+ACTION_KIND = "RolloutAction"
+ACTION_PLURAL = "rolloutactions"
+
+Verb = Literal["abort", "retry", "pause", "resume", "promote", "promoteFull"]
+ActionPhase = Literal["Pending", "Applied", "Rejected"]
+
+
+class RolloutActionSpec(ApiModel):
+    rollout: Name = Field(description="The Rollout to act on, in the same namespace.")
+    action: Verb = Field(
+        description="abort: roll back to the stable revision now; retry: roll out an aborted"
+        " revision again; pause / resume: hold or release the rollout; promote / promoteFull:"
+        " go to the next step / past all steps (step-based strategies)."
+    )
+    reason: str | None = Field(default=None, max_length=512, description="Why, for the record.")
+
+
+class RolloutActionStatus(ApiModel):
+    phase: ActionPhase | None = None
+    message: str | None = None
+    applied_at: Time | None = None

@@ -1,0 +1,77 @@
+"""Manual control: what a RolloutAction does to a Rollout, decided before the strategy plans.
+
+An action changes only the Rollout's status (abort record, hold, deadline clock); the
+strategy then plans from that status as from any other, so an action is as restart-safe as
+the rest. Each action is answered once: Applied or Rejected with a reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from nonstop.api import Abort, RolloutStatus
+from nonstop.api.status import ActionRecord
+from nonstop.plan.model import ActionAnswer, ActionView, EventSpec, RolloutView
+
+
+@dataclass(frozen=True)
+class Control:
+    rollout: RolloutView  # with the action's effect on its status
+    answer: ActionAnswer
+    event: EventSpec | None
+
+
+def next_action(pending: tuple[ActionView, ...]) -> ActionView | None:
+    """One action per pass, oldest first, so that their order is the order people gave them."""
+    return min(pending, key=lambda a: (a.created_at, a.name), default=None)
+
+
+def apply_action(rollout: RolloutView, revision: str, action: ActionView, now: datetime) -> Control:
+    status = rollout.status
+    if status.last_action is not None and status.last_action.uid == action.uid:
+        # applied by an earlier pass whose answer was not written: answer, do not repeat
+        return Control(rollout, ActionAnswer(action.name, "Applied", "applied"), None)
+    said = f"RolloutAction {action.name}" + (f" ({action.reason})" if action.reason else "")
+    changed, refusal = _effect(status, revision, action, said, now)
+    if refusal is not None:
+        event = EventSpec("Warning", "ActionRejected", f"{action.action} rejected: {refusal}")
+        return Control(rollout, ActionAnswer(action.name, "Rejected", refusal), event)
+    record = ActionRecord(uid=action.uid, name=action.name, action=action.action, at=now)
+    updated = replace(rollout, status=changed.model_copy(update={"last_action": record}))
+    message = f"{action.action} by {said}"
+    return Control(
+        updated,
+        ActionAnswer(action.name, "Applied", message),
+        EventSpec("Normal", "ActionApplied", message),
+    )
+
+
+def _effect(  # noqa: PLR0911  (one answer per verb reads clearest)
+    status: RolloutStatus, revision: str, action: ActionView, said: str, now: datetime
+) -> tuple[RolloutStatus, str | None]:
+    """The status after the action, or why it cannot be done."""
+    aborted = status.abort is not None and status.abort.revision == revision
+    match action.action:
+        case "abort":
+            if aborted:
+                return status, f"revision {revision} is already aborted"
+            if status.stable_revision == revision and status.current_revision == revision:
+                return status, f"nothing to abort: revision {revision} is the stable revision"
+            abort = Abort(
+                revision=revision, at=now, reason="AbortedByUser", message=f"aborted by {said}"
+            )
+            return status.model_copy(update={"abort": abort}), None
+        case "retry":
+            if not aborted:
+                return status, f"nothing to retry: revision {revision} is not aborted"
+            # a fresh start: no abort, and a new deadline from now
+            return status.model_copy(update={"abort": None, "last_progress_time": None}), None
+        case "pause":
+            return status.model_copy(update={"held": True}), None
+        case "resume":
+            if not status.held:
+                return status, "the rollout is not paused by a RolloutAction"
+            return status.model_copy(update={"held": None, "last_progress_time": None}), None
+        case _:
+            return status, f"{action.action} needs a step-based strategy; rolling has no steps"
