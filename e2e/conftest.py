@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -117,9 +117,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 @pytest.fixture
-def endpoints(cluster: Cluster, namespace: str) -> Iterator[list[ReadyEndpointWatcher]]:
-    """Start watchers with endpoints.append(ReadyEndpointWatcher(...).start())."""
+def watch_endpoints(
+    cluster: Cluster, namespace: str
+) -> Iterator[Callable[[int], ReadyEndpointWatcher]]:
+    """watch_endpoints(n): watch the Service "web" from the moment n endpoints are ready."""
     started: list[ReadyEndpointWatcher] = []
-    yield started
+
+    def start(ready: int, service: str = "web") -> ReadyEndpointWatcher:
+        watcher = ReadyEndpointWatcher(cluster.api(), namespace, service).start()
+        started.append(watcher)
+        watcher.wait_for(ready)
+        return watcher
+
+    yield start
     for w in started:
         w._stop.set()

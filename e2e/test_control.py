@@ -3,6 +3,8 @@ operator applies once and answers."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from e2e.conftest import Cluster
 from e2e.kube import ReadyEndpointWatcher, eventually
 from e2e.manifests import rollout
@@ -10,14 +12,12 @@ from e2e.test_rolling import deployments, set_image, status, wait_ready
 
 
 def test_abort_mid_rollout_then_retry(
-    cluster: Cluster, namespace: str, endpoints: list[ReadyEndpointWatcher]
+    cluster: Cluster, namespace: str, watch_endpoints: Callable[[int], ReadyEndpointWatcher]
 ) -> None:
     replicas = 4
     cluster.apply(rollout(replicas=replicas, min_ready_seconds=3), namespace)
     first = wait_ready(cluster, namespace)
-    watcher = ReadyEndpointWatcher(cluster.api(), namespace, "web").start()
-    endpoints.append(watcher)
-    watcher.wait_for(replicas)
+    watcher = watch_endpoints(replicas)
 
     set_image(cluster, namespace, "registry.example/web:2")
     eventually(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from e2e.conftest import Cluster, record_figure
@@ -112,14 +113,12 @@ def test_apply_wait_get_and_scale(cluster: Cluster, namespace: str) -> None:
 
 
 def test_image_update_never_drops_below_the_minimum(
-    cluster: Cluster, namespace: str, endpoints: list[ReadyEndpointWatcher]
+    cluster: Cluster, namespace: str, watch_endpoints: Callable[[int], ReadyEndpointWatcher]
 ) -> None:
     replicas = 4
     cluster.apply(rollout(replicas=replicas, max_surge=1, max_unavailable=0), namespace)
     first = wait_ready(cluster, namespace)
-    watcher = ReadyEndpointWatcher(cluster.api(), namespace, "web").start()
-    endpoints.append(watcher)
-    watcher.wait_for(replicas)
+    watcher = watch_endpoints(replicas)
 
     set_image(cluster, namespace, "registry.example/web:2")
     second = wait_ready(cluster, namespace)
@@ -139,14 +138,12 @@ def test_image_update_never_drops_below_the_minimum(
 
 
 def test_bad_release_pauses_then_rolls_back(
-    cluster: Cluster, namespace: str, endpoints: list[ReadyEndpointWatcher]
+    cluster: Cluster, namespace: str, watch_endpoints: Callable[[int], ReadyEndpointWatcher]
 ) -> None:
     replicas = 3
     cluster.apply(rollout(replicas=replicas, deadline=40), namespace)
     good = wait_ready(cluster, namespace)
-    watcher = ReadyEndpointWatcher(cluster.api(), namespace, "web").start()
-    endpoints.append(watcher)
-    watcher.wait_for(replicas)
+    watcher = watch_endpoints(replicas)
 
     set_image(
         cluster, namespace, "registry.example/web:broken", labels={"test.kwok/readiness": "never"}
@@ -195,15 +192,16 @@ def test_bad_release_pauses_then_rolls_back(
 
 
 def test_operator_killed_mid_rollout_resumes_within_limits(
-    cluster: Cluster, operator: Operator, namespace: str, endpoints: list[ReadyEndpointWatcher]
+    cluster: Cluster,
+    operator: Operator,
+    namespace: str,
+    watch_endpoints: Callable[[int], ReadyEndpointWatcher],
 ) -> None:
     replicas, surge = 6, 1
     cluster.apply(rollout(replicas=replicas, max_surge=surge, min_ready_seconds=2), namespace)
     wait_ready(cluster, namespace)
-    watcher = ReadyEndpointWatcher(cluster.api(), namespace, "web").start()
-    endpoints.append(watcher)
     pods = PodCounter(cluster, namespace, "app=web").start()
-    watcher.wait_for(replicas)
+    watcher = watch_endpoints(replicas)
 
     set_image(cluster, namespace, "registry.example/web:2")
     eventually(

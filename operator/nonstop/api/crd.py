@@ -91,27 +91,33 @@ def _printer_columns() -> list[dict[str, Any]]:
     ]
 
 
-def rollout_crd() -> dict[str, Any]:
-    """The whole CustomResourceDefinition of Rollout, as a plain dict ready for YAML."""
-    spec = model_schema(RolloutSpec)
-    spec["description"] = "Desired state of the Rollout."
-    status = model_schema(RolloutStatus)
-    status["description"] = "Observed progress of the Rollout, written by nonstop."
+def _crd(
+    *,
+    kind: str,
+    plural: str,
+    short_name: str,
+    description: str,
+    spec: dict[str, Any],
+    status: dict[str, Any],
+    subresources: dict[str, Any],
+    columns: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """A namespaced CustomResourceDefinition of group nonstop.dev, one served version."""
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
         "metadata": {
-            "name": f"{PLURAL}.{GROUP}",
+            "name": f"{plural}.{GROUP}",
             "labels": {"app.kubernetes.io/part-of": "nonstop"},
         },
         "spec": {
             "group": GROUP,
             "names": {
-                "kind": KIND,
-                "listKind": f"{KIND}List",
-                "plural": PLURAL,
-                "singular": KIND.lower(),
-                "shortNames": SHORT_NAMES,
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [short_name],
                 "categories": ["nonstop"],
             },
             "scope": "Namespaced",
@@ -120,20 +126,12 @@ def rollout_crd() -> dict[str, Any]:
                     "name": VERSION,
                     "served": True,
                     "storage": True,
-                    "subresources": {
-                        "status": {},
-                        "scale": {
-                            "specReplicasPath": ".spec.replicas",
-                            "statusReplicasPath": ".status.replicas",
-                            "labelSelectorPath": ".status.selector",
-                        },
-                    },
-                    "additionalPrinterColumns": _printer_columns(),
+                    "subresources": subresources,
+                    "additionalPrinterColumns": columns,
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A Rollout runs a Deployment-like workload and moves it"
-                            " from revision to revision without downtime.",
+                            "description": description,
                             "required": ["spec"],
                             "properties": {
                                 "apiVersion": {"type": "string"},
@@ -148,6 +146,32 @@ def rollout_crd() -> dict[str, Any]:
             ],
         },
     }
+
+
+def rollout_crd() -> dict[str, Any]:
+    """The whole CustomResourceDefinition of Rollout, as a plain dict ready for YAML."""
+    spec = model_schema(RolloutSpec)
+    spec["description"] = "Desired state of the Rollout."
+    status = model_schema(RolloutStatus)
+    status["description"] = "Observed progress of the Rollout, written by nonstop."
+    return _crd(
+        kind=KIND,
+        plural=PLURAL,
+        short_name=SHORT_NAMES[0],
+        description="A Rollout runs a Deployment-like workload and moves it"
+        " from revision to revision without downtime.",
+        spec=spec,
+        status=status,
+        subresources={
+            "status": {},
+            "scale": {
+                "specReplicasPath": ".spec.replicas",
+                "statusReplicasPath": ".status.replicas",
+                "labelSelectorPath": ".status.selector",
+            },
+        },
+        columns=_printer_columns(),
+    )
 
 
 def action_crd() -> dict[str, Any]:
@@ -159,55 +183,20 @@ def action_crd() -> dict[str, Any]:
             "message": "a RolloutAction cannot be changed: create a new one",
         }
     ]
-    status = model_schema(RolloutActionStatus)
-    column = [
-        {"name": "Rollout", "type": "string", "jsonPath": ".spec.rollout"},
-        {"name": "Action", "type": "string", "jsonPath": ".spec.action"},
-        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-        {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
-        {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
-    ]
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {
-            "name": f"{ACTION_PLURAL}.{GROUP}",
-            "labels": {"app.kubernetes.io/part-of": "nonstop"},
-        },
-        "spec": {
-            "group": GROUP,
-            "names": {
-                "kind": ACTION_KIND,
-                "listKind": f"{ACTION_KIND}List",
-                "plural": ACTION_PLURAL,
-                "singular": ACTION_KIND.lower(),
-                "shortNames": ["nra"],
-                "categories": ["nonstop"],
-            },
-            "scope": "Namespaced",
-            "versions": [
-                {
-                    "name": VERSION,
-                    "served": True,
-                    "storage": True,
-                    "subresources": {"status": {}},
-                    "additionalPrinterColumns": column,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": "A request to promote, abort, retry, pause or resume"
-                            " a Rollout, applied once by nonstop.",
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec,
-                                "status": status,
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    return _crd(
+        kind=ACTION_KIND,
+        plural=ACTION_PLURAL,
+        short_name="nra",
+        description="A request to promote, abort, retry, pause or resume"
+        " a Rollout, applied once by nonstop.",
+        spec=spec,
+        status=model_schema(RolloutActionStatus),
+        subresources={"status": {}},
+        columns=[
+            {"name": "Rollout", "type": "string", "jsonPath": ".spec.rollout"},
+            {"name": "Action", "type": "string", "jsonPath": ".spec.action"},
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
