@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export NONSTOP_CACHE ?= $(HOME)/.cache/nonstop
 export GOTOOLCHAIN := local
 
-.PHONY: demo test unit e2e lint crd cluster-up cluster-down bench clean
+.PHONY: demo test unit e2e lint crd cluster-up cluster-down bench bench-cluster clean
 
 # Bring up the local cluster, install nonstop with Helm, roll out an example and show it.
 demo: $(VENV)/.installed
@@ -48,6 +48,10 @@ cluster-down:
 
 bench: $(VENV)/.installed
 	$(PY) bench/planner.py
+
+# Rollout durations on a real local control plane (cluster "nonstop-bench", removed after).
+bench-cluster: $(VENV)/.installed
+	$(PY) bench/rollout.py
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
