@@ -106,7 +106,7 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     cluster.apply(rollout(name="conflict", service="taken"), namespace)
     # a strategy this version does not carry out yet
     canary = rollout(name="later")
-    canary["spec"]["strategy"] = {"canary": {"steps": [{"setWeight": 10}, {"pause": {}}]}}
+    canary["spec"]["strategy"] = {"blueGreen": {"previewService": "later-preview"}}
     cluster.apply(canary, namespace)
 
     def stalled(name: str) -> dict[str, Any] | None:
@@ -117,7 +117,7 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     conflict = eventually(lambda: stalled("conflict"), 60, "conflict Stalled")
     later = eventually(lambda: stalled("later"), 60, "later Stalled")
     assert "Service taken already exists" in conflict["message"]
-    assert "strategy canary is not available yet" in later["message"]
+    assert "strategy blueGreen is not available yet" in later["message"]
     assert conflict["phase"] == later["phase"] == "Degraded"
 
     # nothing was changed: no Deployments, the other Service as it was

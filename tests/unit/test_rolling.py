@@ -166,7 +166,7 @@ def test_paused_rollout_makes_no_changes_and_does_not_abort() -> None:
 
 
 def test_unsupported_strategy_is_stalled_and_changes_nothing() -> None:
-    raw = rollout_raw(strategy={"canary": {"steps": [{"setWeight": 10}]}})
+    raw = rollout_raw(strategy={"blueGreen": {"previewService": "web-preview"}})
     world = World(raw)
     decision = world.step()
     assert decision.actions == ()

@@ -13,6 +13,7 @@ from datetime import datetime
 from nonstop.api import Abort, RolloutStatus
 from nonstop.api.status import ActionRecord
 from nonstop.plan.model import ActionAnswer, ActionView, EventSpec, RolloutView
+from nonstop.plan.steps import Promotion
 
 
 @dataclass(frozen=True)
@@ -20,6 +21,7 @@ class Control:
     rollout: RolloutView  # with the action's effect on its status
     answer: ActionAnswer
     event: EventSpec | None
+    promotion: Promotion = None  # for the step machine, this pass
 
 
 def next_action(pending: tuple[ActionView, ...]) -> ActionView | None:
@@ -27,13 +29,25 @@ def next_action(pending: tuple[ActionView, ...]) -> ActionView | None:
     return min(pending, key=lambda a: (a.created_at, a.name), default=None)
 
 
-def apply_action(rollout: RolloutView, revision: str, action: ActionView, now: datetime) -> Control:
+def apply_action(
+    rollout: RolloutView,
+    revision: str,
+    action: ActionView,
+    now: datetime,
+    *,
+    has_steps: bool = False,
+) -> Control:
     status = rollout.status
     if status.last_action is not None and status.last_action.uid == action.uid:
         # applied by an earlier pass whose answer was not written: answer, do not repeat
         return Control(rollout, ActionAnswer(action.name, "Applied", "applied"), None)
     said = f"RolloutAction {action.name}" + (f" ({action.reason})" if action.reason else "")
-    changed, refusal = _effect(status, revision, action, said, now)
+    promotion: Promotion = None
+    if action.action in ("promote", "promoteFull") and has_steps:
+        changed, refusal = _promotion(status, revision)
+        promotion = "full" if action.action == "promoteFull" else "step"
+    else:
+        changed, refusal = _effect(status, revision, action, said, now)
     if refusal is not None:
         event = EventSpec("Warning", "ActionRejected", f"{action.action} rejected: {refusal}")
         return Control(rollout, ActionAnswer(action.name, "Rejected", refusal), event)
@@ -44,7 +58,16 @@ def apply_action(rollout: RolloutView, revision: str, action: ActionView, now: d
         updated,
         ActionAnswer(action.name, "Applied", message),
         EventSpec("Normal", "ActionApplied", message),
+        promotion,
     )
+
+
+def _promotion(status: RolloutStatus, revision: str) -> tuple[RolloutStatus, str | None]:
+    if status.current_revision != revision or status.stable_revision in (None, revision):
+        return status, f"nothing to promote: revision {revision} is not in its steps"
+    if status.abort is not None and status.abort.revision == revision:
+        return status, f"revision {revision} is aborted: retry it first"
+    return status, None
 
 
 def _effect(  # noqa: PLR0911  (one answer per verb reads clearest)

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from nonstop.api import RolloutSpec, RolloutStatus
 from nonstop.api.status import Phase
+from nonstop.plan.canary import plan_canary
 from nonstop.plan.conditions import Verdict, conditions
 from nonstop.plan.control import apply_action, next_action
 from nonstop.plan.model import (
@@ -33,8 +34,9 @@ from nonstop.plan.resources import (
     service_needs_update,
 )
 from nonstop.plan.rolling import IDLE_REQUEUE, Outcome, plan_rolling
+from nonstop.plan.steps import Promotion, step_kind
 
-AVAILABLE_STRATEGIES = {"rolling"}
+AVAILABLE_STRATEGIES = {"rolling", "canary"}
 STALLED_REQUEUE = 60.0
 
 # Entering one of these states (for a given revision) is worth an Event.
@@ -66,16 +68,21 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
     answers: tuple[ActionAnswer, ...] = ()
     action_events: list[EventSpec] = []
     pending = next_action(observed.actions)
+    promotion: Promotion = None
     if pending is not None:
-        control = apply_action(rollout, revision, pending, now)
-        rollout, answers = control.rollout, (control.answer,)
+        has_steps = spec.strategy.canary is not None
+        control = apply_action(rollout, revision, pending, now, has_steps=has_steps)
+        rollout, answers, promotion = control.rollout, (control.answer,), control.promotion
         action_events = [control.event] if control.event else []
     actions: list[Action] = []
     if observed.service is None or service_needs_update(
         observed.service, desired_service_view(rollout.meta, spec)
     ):
         actions.append(EnsureService(render_service(rollout.meta, spec)))
-    outcome = plan_rolling(rollout, spec, revision, observed, now)
+    if spec.strategy.canary is not None:
+        outcome = plan_canary(rollout, spec, revision, observed, now, promotion)
+    else:
+        outcome = plan_rolling(rollout, spec, revision, observed, now)
     actions.extend(outcome.actions)
 
     status = _status(rollout, spec, observed, now, revision, outcome)
@@ -101,6 +108,24 @@ def semantic_problem(
             f"strategy {name} is not available yet in this version of nonstop"
             f" (available: {', '.join(sorted(AVAILABLE_STRATEGIES))}). Nothing was changed.",
         )
+    if spec.strategy.canary is not None:
+        if spec.traffic_routing is not None:
+            return (
+                "StrategyNotAvailable",
+                "canary with trafficRouting is not available yet in this version of nonstop"
+                " (canary without a router is). Nothing was changed.",
+            )
+        kinds = {step_kind(s) for s in spec.strategy.canary.steps}
+        if "setHeaderRoute" in kinds:
+            return (
+                "InvalidSpec",
+                "setHeaderRoute steps need spec.trafficRouting. Nothing was changed.",
+            )
+        if "analysis" in kinds or spec.strategy.canary.analysis is not None:
+            return (
+                "StrategyNotAvailable",
+                "analysis is not available yet in this version of nonstop. Nothing was changed.",
+            )
     if observed.service is not None and not observed.service.owned:
         return (
             "ServiceConflict",
@@ -141,6 +166,9 @@ def _status(
         current_revision=revision,
         stable_revision=outcome.stable_revision,
         step=outcome.step,
+        current_step_index=outcome.step_index,
+        step_started_at=outcome.step_started_at,
+        weights=outcome.weights,
         last_progress_time=outcome.last_progress,
         paused_since=(prev.paused_since or now)
         if paused and prev.phase == "Paused"

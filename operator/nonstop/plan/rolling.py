@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from nonstop.api import Abort, RolloutSpec
+from nonstop.api import Abort, RolloutSpec, Weights
 from nonstop.api.status import Phase
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import (
@@ -50,6 +50,9 @@ class Outcome:
     step: str
     requeue_after: float
     scale_notes: list[str] = field(default_factory=list)
+    step_index: int | None = None  # step-based strategies: the current step
+    step_started_at: datetime | None = None
+    weights: Weights | None = None
 
 
 def stable_revision(
@@ -188,15 +191,17 @@ def deadline_abort(ctx: _Rolling, last_progress: datetime, now: datetime) -> Abo
     return Abort(revision=ctx.revision, at=now, reason="ProgressDeadlineExceeded", message=why)
 
 
-def plan_rolling(
-    rollout: RolloutView, spec: RolloutSpec, revision: str, observed: Observed, now: datetime
-) -> Outcome:
-    assert spec.strategy.rolling is not None
+def rolling_context(
+    rollout: RolloutView,
+    spec: RolloutSpec,
+    revision: str,
+    observed: Observed,
+    max_surge: int | str,
+    max_unavailable: int | str,
+) -> _Rolling:
     deps = {d.revision: d for d in observed.deployments}
-    surge, unavailable = bounds(
-        spec.replicas, spec.strategy.rolling.max_surge, spec.strategy.rolling.max_unavailable
-    )
-    ctx = _Rolling(
+    surge, unavailable = bounds(spec.replicas, max_surge, max_unavailable)
+    return _Rolling(
         rollout=rollout,
         spec=spec,
         revision=revision,
@@ -206,6 +211,24 @@ def plan_rolling(
         surge=surge,
         unavailable=unavailable,
     )
+
+
+def plan_rolling(
+    rollout: RolloutView, spec: RolloutSpec, revision: str, observed: Observed, now: datetime
+) -> Outcome:
+    assert spec.strategy.rolling is not None
+    rolling = spec.strategy.rolling
+    ctx = rolling_context(
+        rollout, spec, revision, observed, rolling.max_surge, rolling.max_unavailable
+    )
+    return rolling_pass(ctx, now)
+
+
+def rolling_pass(ctx: _Rolling, now: datetime) -> Outcome:
+    """One pass of a rolling replacement towards the current revision (or, aborted, back to
+    the stable one). The canary strategy uses it too, for its first revision, its last step
+    and its rollback."""
+    rollout, spec, revision, deps = ctx.rollout, ctx.spec, ctx.revision, ctx.deps
     prev_abort = rollout.status.abort
     abort = prev_abort if prev_abort and prev_abort.revision == revision else None
     forward = ctx.batch(revision)

@@ -1,0 +1,186 @@
+"""The canary strategy without a traffic router: steps move a share of the pods.
+
+Behind one Service, the share of traffic a revision gets is its share of ready pods, so a
+step's weight becomes a number of canary pods (rounded up: the smallest canary is one pod)
+and the stable revision keeps the rest. Canary pods come first; a stable pod goes only
+while the available total (Deployments and EndpointSlices, the smaller) stays at or above
+spec.replicas. The first revision, the last step (promotion to full size) and the rollback
+after an abort are rolling replacements (maxSurge 25%, maxUnavailable 0).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from datetime import datetime
+
+from nonstop.api import RolloutSpec, Weights
+from nonstop.api.status import Phase
+from nonstop.plan.conditions import Verdict
+from nonstop.plan.model import Action, CreateDeployment, Observed, RolloutView, ScaleDeployment
+from nonstop.plan.resources import render_deployment
+from nonstop.plan.rolling import (
+    IN_PROGRESS_REQUEUE,
+    Outcome,
+    _Rolling,
+    deadline_abort,
+    last_progress_time,
+    rolling_context,
+    rolling_pass,
+)
+from nonstop.plan.steps import Promotion, StepTarget, advance, canary_replicas, step_kind, target_at
+
+SURGE, UNAVAILABLE = "25%", 0
+
+
+def split(replicas: int, target: StepTarget) -> tuple[int, int]:
+    """(canary, stable) pods for a step."""
+    canary = canary_replicas(replicas, target)
+    share = math.ceil(replicas * target.weight / 100)
+    return canary, max(0, replicas - min(replicas, share if target.scale else canary))
+
+
+def _actions(ctx: _Rolling, canary: int, stable_target: int) -> tuple[list[Action], bool]:
+    """Actions towards (canary, stable_target) pods, and whether the cluster already shows them."""
+    spec, deps = ctx.spec, ctx.deps
+    actions: list[Action] = []
+    mine = deps.get(ctx.revision)
+    if mine is None:
+        body = render_deployment(ctx.rollout.meta, spec, ctx.rollout.template, ctx.revision, canary)
+        actions.append(CreateDeployment(body))
+    elif mine.spec_replicas != canary:
+        actions.append(ScaleDeployment(mine.name, canary, mine.spec_replicas))
+    available = sum(d.available for d in deps.values())
+    if ctx.observed.ready_endpoints is not None:
+        available = min(available, ctx.observed.ready_endpoints)
+    budget = max(0, available - spec.replicas)
+    others = sorted(
+        (d for d in deps.values() if d.revision not in (ctx.revision, ctx.stable)),
+        key=lambda d: d.name,
+    )
+    for other in others:  # superseded revisions go first: unready pods free, ready ones from budget
+        keep = min(other.spec_replicas, other.available)
+        cut = min(budget, keep)
+        budget -= cut
+        if keep - cut != other.spec_replicas:
+            actions.append(ScaleDeployment(other.name, keep - cut, other.spec_replicas))
+    stable = deps.get(ctx.stable) if ctx.stable else None
+    if stable is not None:
+        wanted = max(stable_target, stable.spec_replicas - budget)
+        if stable.spec_replicas < stable_target:
+            wanted = stable_target
+        if wanted != stable.spec_replicas:
+            actions.append(ScaleDeployment(stable.name, wanted, stable.spec_replicas))
+    shown = (
+        mine is not None
+        and mine.spec_replicas == canary
+        and mine.available >= canary
+        and stable is not None
+        and stable.spec_replicas == stable.replicas == stable_target
+        and all(d.spec_replicas == d.replicas == 0 for d in others)
+    )
+    return actions, shown
+
+
+def plan_canary(
+    rollout: RolloutView,
+    spec: RolloutSpec,
+    revision: str,
+    observed: Observed,
+    now: datetime,
+    promotion: Promotion = None,
+) -> Outcome:
+    assert spec.strategy.canary is not None
+    steps = spec.strategy.canary.steps
+    ctx = rolling_context(rollout, spec, revision, observed, SURGE, UNAVAILABLE)
+    prev = rollout.status
+    aborted = prev.abort is not None and prev.abort.revision == revision
+    if ctx.stable in (None, revision) or aborted:
+        return rolling_pass(ctx, now)  # first revision, a stable revision, or a rollback
+
+    fresh = prev.current_revision != revision or prev.current_step_index is None
+    index = 0 if fresh else prev.current_step_index or 0
+    started = now if fresh else prev.step_started_at or now
+    if index >= len(steps):  # all steps done: the canary becomes the whole
+        outcome = rolling_pass(ctx, now)
+        return replace(
+            outcome,
+            step=f"{len(steps)}/{len(steps)}",
+            step_index=len(steps),
+            step_started_at=started,
+            weights=Weights(stable=0, canary=100),
+        )
+
+    target = target_at(steps, index)
+    canary, stable_pods = split(spec.replicas, target)
+    actions, shown = _actions(ctx, canary, stable_pods)
+    progress = advance(steps, index, started, now, applied=shown, promotion=promotion)
+    waiting_at_pause = step_kind(steps[index]) == "pause" and progress.index == index
+    moved = progress.index != index or fresh
+
+    # progress: a step done, a pause (waiting there is the plan), or what the cluster shows
+    last = now if moved or waiting_at_pause else last_progress_time(ctx, now)
+    if not ctx.paused and not waiting_at_pause:
+        abort = deadline_abort(ctx, last, now)
+        if abort is not None:  # roll back as the rolling strategy does
+            aborted_view = replace(rollout, status=prev.model_copy(update={"abort": abort}))
+            return rolling_pass(replace(ctx, rollout=aborted_view), now)
+    if ctx.paused:
+        actions = []
+
+    mine = ctx.deps.get(revision)
+    stable = ctx.deps.get(ctx.stable) if ctx.stable else None
+    canary_up = mine.available if mine else 0
+    stable_up = stable.available if stable else 0
+    share = 100.0 * canary_up / (canary_up + stable_up) if canary_up + stable_up else 0.0
+    weights = Weights(stable=round(100 - share, 2), canary=round(share, 2))
+    step_text = f"{progress.index}/{len(steps)}"
+    describe = (
+        f"step {index + 1}/{len(steps)} ({step_kind(steps[index])}):"
+        f" {canary_up}/{canary} canary pods available, stable {stable_pods}"
+    )
+    phase: Phase
+    if ctx.paused:
+        verdict = Verdict(
+            False, False, False, "PausedByUser", f"paused; {describe}", True, "PausedByUser"
+        )
+        phase = "Paused"
+    elif waiting_at_pause:
+        verdict = Verdict(
+            False,
+            False,
+            False,
+            "StepPaused",
+            f"{describe}; waiting for {progress.waiting_for}",
+            True,
+            "StepPaused",
+        )
+        phase = "Paused"
+    else:
+        verdict = Verdict(
+            False,
+            True,
+            False,
+            "RolloutInProgress",
+            f"{describe}"
+            + (f"; waiting for {progress.waiting_for}" if progress.waiting_for else ""),
+        )
+        phase = "Progressing"
+    requeue = IN_PROGRESS_REQUEUE
+    if progress.seconds_left is not None:
+        requeue = min(requeue, progress.seconds_left + 0.2)
+    if moved:
+        requeue = 0.5
+    return Outcome(
+        actions,
+        phase,
+        verdict,
+        ctx.stable,
+        None,
+        last,
+        step_text,
+        requeue,
+        step_index=progress.index,
+        step_started_at=progress.started_at,
+        weights=weights,
+    )
