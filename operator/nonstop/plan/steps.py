@@ -7,8 +7,8 @@ derived: target_at() folds the steps up to the current one into what they ask fo
 advance() decides whether the current step is done. The index only ever moves forward
 within a revision.
 
-Not wired into the operator yet: the canary and feature-toggle strategies that use it are
-the subject of the next issues.
+Used by the canary strategy (plan/canary.py); the feature toggle and the canary phase of
+shadow will use it too.
 """
 
 from __future__ import annotations
