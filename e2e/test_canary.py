@@ -47,7 +47,7 @@ def test_canary_steps_promote_and_abort(
     eventually(lambda: status(cluster, namespace).get("phase") == "Paused", 60, "Paused")
     assert deployments(cluster, namespace) == {first["currentRevision"]: 2, new: 2}
     row = cluster.kubectl("get", "rollout", "web", "-n", namespace, "--no-headers").stdout.split()
-    assert row[4] == "3/5" and row[5] == "Paused"
+    assert row[4:7] == ["3/5", "50", "Paused"]  # STEP, WEIGHT, PHASE
     assert paused["stableRevision"] == first["currentRevision"]
 
     promote = cluster.kubectl("nonstop", "promote", "web", "-n", namespace)

@@ -83,8 +83,9 @@ def test_apply_wait_get_and_scale(cluster: Cluster, namespace: str) -> None:
     assert st["selector"] == "app=web"
 
     table = cluster.kubectl("get", "rollouts", "-n", namespace).stdout.splitlines()
-    assert table[0].split() == ["NAME", "STRATEGY", "DESIRED", "READY", "STEP", "PHASE", "AGE"]
-    assert table[1].split()[:6] == ["web", "rolling", "3", "3", "3/3", "Healthy"]
+    header = ["NAME", "STRATEGY", "DESIRED", "READY", "STEP", "WEIGHT", "PHASE", "AGE"]
+    assert table[0].split() == header
+    assert table[1].split()[:7] == ["web", "rolling", "3", "3", "3/3", "0", "Healthy"]
 
     service = cluster.get("service", "web", "-n", namespace)
     assert service["spec"]["selector"] == {"app": "web"}

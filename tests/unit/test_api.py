@@ -49,7 +49,7 @@ def test_crd_has_scale_status_and_columns() -> None:
     version = rollout_crd()["spec"]["versions"][0]
     assert version["subresources"]["scale"]["labelSelectorPath"] == ".status.selector"
     columns = [c["name"] for c in version["additionalPrinterColumns"]]
-    assert columns[:6] == ["Strategy", "Desired", "Ready", "Step", "Phase", "Age"]
+    assert columns[:7] == ["Strategy", "Desired", "Ready", "Step", "Weight", "Phase", "Age"]
 
 
 def spec_with(**changes: Any) -> dict[str, Any]:

@@ -83,6 +83,7 @@ def _printer_columns() -> list[dict[str, Any]]:
         col("Desired", "integer", ".spec.replicas"),
         col("Ready", "integer", ".status.readyReplicas"),
         col("Step", "string", ".status.step"),
+        col("Weight", "number", ".status.weights.canary"),
         col("Phase", "string", ".status.phase"),
         col("Age", "date", ".metadata.creationTimestamp"),
         col("Revision", "string", ".status.currentRevision", priority=1),

@@ -14,7 +14,7 @@ import math
 from dataclasses import replace
 from datetime import datetime
 
-from nonstop.api import RolloutSpec, Weights
+from nonstop.api import RolloutSpec
 from nonstop.api.status import Phase
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import Action, CreateDeployment, Observed, RolloutView, ScaleDeployment
@@ -108,7 +108,6 @@ def plan_canary(
             step=f"{len(steps)}/{len(steps)}",
             step_index=len(steps),
             step_started_at=started,
-            weights=Weights(stable=0, canary=100),
         )
 
     target = target_at(steps, index)
@@ -129,11 +128,7 @@ def plan_canary(
         actions = []
 
     mine = ctx.deps.get(revision)
-    stable = ctx.deps.get(ctx.stable) if ctx.stable else None
     canary_up = mine.available if mine else 0
-    stable_up = stable.available if stable else 0
-    share = 100.0 * canary_up / (canary_up + stable_up) if canary_up + stable_up else 0.0
-    weights = Weights(stable=round(100 - share, 2), canary=round(share, 2))
     step_text = f"{progress.index}/{len(steps)}"
     describe = (
         f"step {index + 1}/{len(steps)} ({step_kind(steps[index])}):"
@@ -182,5 +177,4 @@ def plan_canary(
         requeue,
         step_index=progress.index,
         step_started_at=progress.started_at,
-        weights=weights,
     )

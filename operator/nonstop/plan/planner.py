@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from nonstop.api import RolloutSpec, RolloutStatus
+from nonstop.api import RolloutSpec, RolloutStatus, Weights
 from nonstop.api.status import Phase
 from nonstop.plan.canary import plan_canary
 from nonstop.plan.conditions import Verdict, conditions
@@ -168,7 +168,7 @@ def _status(
         step=outcome.step,
         current_step_index=outcome.step_index,
         step_started_at=outcome.step_started_at,
-        weights=outcome.weights,
+        weights=traffic_shares(observed, revision, outcome.stable_revision),
         last_progress_time=outcome.last_progress,
         paused_since=(prev.paused_since or now)
         if paused and prev.phase == "Paused"
@@ -180,6 +180,16 @@ def _status(
         conditions=conditions(prev.conditions, outcome.verdict, rollout.meta.generation, now),
     )
     return status.model_copy(update=_counts(observed, revision))
+
+
+def traffic_shares(observed: Observed, revision: str, stable: str | None) -> Weights:
+    """Share of the Service's available pods per role (behind one Service, the share of
+    traffic): `canary` is the revision being rolled out, while it is not the stable one."""
+    available = {d.revision: d.available for d in observed.deployments}
+    total = sum(available.values())
+    new = available.get(revision, 0) if revision != stable else 0
+    canary = round(100.0 * new / total, 2) if total else 0.0
+    return Weights(stable=round(100.0 - canary, 2), canary=canary)
 
 
 def _images(rollout: RolloutView) -> str:

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from nonstop.api import Abort, RolloutSpec, Weights
+from nonstop.api import Abort, RolloutSpec
 from nonstop.api.status import Phase
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import (
@@ -52,7 +52,6 @@ class Outcome:
     scale_notes: list[str] = field(default_factory=list)
     step_index: int | None = None  # step-based strategies: the current step
     step_started_at: datetime | None = None
-    weights: Weights | None = None
 
 
 def stable_revision(
