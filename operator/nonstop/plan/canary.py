@@ -17,7 +17,14 @@ from datetime import datetime
 from nonstop.api import RolloutSpec
 from nonstop.api.status import Phase
 from nonstop.plan.conditions import Verdict
-from nonstop.plan.model import Action, CreateDeployment, Observed, RolloutView, ScaleDeployment
+from nonstop.plan.model import (
+    Action,
+    CreateDeployment,
+    DeploymentView,
+    Observed,
+    RolloutView,
+    ScaleDeployment,
+)
 from nonstop.plan.resources import render_deployment
 from nonstop.plan.rolling import (
     IN_PROGRESS_REQUEUE,
@@ -40,43 +47,52 @@ def split(replicas: int, target: StepTarget) -> tuple[int, int]:
     return canary, max(0, replicas - min(replicas, share if target.scale else canary))
 
 
+def _shrink(d: DeploymentView, floor: int, budget: int) -> tuple[int, int]:
+    """(new size, budget left) for a revision that should go down to `floor`: its unavailable
+    pods go for free, available ones only as far as the budget allows."""
+    keep = min(d.spec_replicas, d.available)
+    new = max(floor, keep - budget)
+    return min(new, d.spec_replicas), budget - max(0, keep - new)
+
+
 def _actions(ctx: _Rolling, canary: int, stable_target: int) -> tuple[list[Action], bool]:
-    """Actions towards (canary, stable_target) pods, and whether the cluster already shows them."""
+    """Actions towards (canary, stable_target) pods, and whether the cluster already shows them.
+    Growing is immediate; shrinking never takes the available total below spec.replicas."""
     spec, deps = ctx.spec, ctx.deps
     actions: list[Action] = []
     mine = deps.get(ctx.revision)
-    if mine is None:
-        body = render_deployment(ctx.rollout.meta, spec, ctx.rollout.template, ctx.revision, canary)
-        actions.append(CreateDeployment(body))
-    elif mine.spec_replicas != canary:
-        actions.append(ScaleDeployment(mine.name, canary, mine.spec_replicas))
+    stable = deps.get(ctx.stable) if ctx.stable else None
     available = sum(d.available for d in deps.values())
     if ctx.observed.ready_endpoints is not None:
         available = min(available, ctx.observed.ready_endpoints)
     budget = max(0, available - spec.replicas)
+    sizes: dict[str, int] = {}
     others = sorted(
         (d for d in deps.values() if d.revision not in (ctx.revision, ctx.stable)),
         key=lambda d: d.name,
     )
-    for other in others:  # superseded revisions go first: unready pods free, ready ones from budget
-        keep = min(other.spec_replicas, other.available)
-        cut = min(budget, keep)
-        budget -= cut
-        if keep - cut != other.spec_replicas:
-            actions.append(ScaleDeployment(other.name, keep - cut, other.spec_replicas))
-    stable = deps.get(ctx.stable) if ctx.stable else None
-    if stable is not None:
-        wanted = max(stable_target, stable.spec_replicas - budget)
-        if stable.spec_replicas < stable_target:
-            wanted = stable_target
-        if wanted != stable.spec_replicas:
-            actions.append(ScaleDeployment(stable.name, wanted, stable.spec_replicas))
+    for other in others:  # superseded revisions go first
+        sizes[other.name], budget = _shrink(other, 0, budget)
+    for d, wanted in ((stable, stable_target), (mine, canary)):
+        if d is None:
+            continue
+        if wanted >= d.spec_replicas:
+            sizes[d.name] = wanted
+        else:
+            sizes[d.name], budget = _shrink(d, wanted, budget)
+    if mine is None:
+        body = render_deployment(ctx.rollout.meta, spec, ctx.rollout.template, ctx.revision, canary)
+        actions.append(CreateDeployment(body))
+    for d in [*others, *(x for x in (stable, mine) if x is not None)]:
+        if sizes[d.name] != d.spec_replicas:
+            actions.append(ScaleDeployment(d.name, sizes[d.name], d.spec_replicas))
     shown = (
         mine is not None
-        and mine.spec_replicas == canary
+        and mine.spec_replicas == mine.replicas == canary
         and mine.available >= canary
         and stable is not None
         and stable.spec_replicas == stable.replicas == stable_target
+        and stable.available >= stable_target
         and all(d.spec_replicas == d.replicas == 0 for d in others)
     )
     return actions, shown
