@@ -8,7 +8,7 @@ test also checks that all progress really lives in status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -221,7 +221,3 @@ class World:
 
     def replicas_by_revision(self) -> dict[str, int]:
         return {d.revision: d.spec for d in self.deps.values()}
-
-
-def with_ready(view: DeploymentView, ready: int) -> DeploymentView:
-    return replace(view, ready_replicas=ready, available_replicas=ready)

@@ -33,7 +33,7 @@ from nonstop.plan.resources import (
     selector_string,
     service_needs_update,
 )
-from nonstop.plan.rolling import IDLE_REQUEUE, Outcome, plan_rolling
+from nonstop.plan.rolling import Outcome, plan_rolling
 from nonstop.plan.steps import Promotion, step_kind
 
 AVAILABLE_STRATEGIES = {"rolling", "canary"}
@@ -86,7 +86,7 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
     actions.extend(outcome.actions)
 
     status = _status(rollout, spec, observed, now, revision, outcome)
-    events = action_events + _events(rollout, spec, revision, outcome, status, actions)
+    events = action_events + _events(rollout, spec, revision, outcome, actions)
     return Plan(
         actions=tuple(actions),
         events=tuple(events),
@@ -202,7 +202,6 @@ def _events(
     spec: RolloutSpec,
     revision: str,
     outcome: Outcome,
-    status: RolloutStatus,
     actions: list[Action],
 ) -> list[EventSpec]:
     prev = rollout.status
@@ -318,4 +317,4 @@ def _stalled(
     )
 
 
-__all__ = ["IDLE_REQUEUE", "plan", "semantic_problem"]
+__all__ = ["plan", "semantic_problem"]

@@ -7,7 +7,7 @@ back), when the rollout is done, when it is stuck, and when the progress deadlin
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -49,7 +49,6 @@ class Outcome:
     last_progress: datetime
     step: str
     requeue_after: float
-    scale_notes: list[str] = field(default_factory=list)
     step_index: int | None = None  # step-based strategies: the current step
     step_started_at: datetime | None = None
 
