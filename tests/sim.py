@@ -1,5 +1,5 @@
-"""An in-memory world for planner tests: Deployments, pods that turn ready (or not), a
-Service's ready endpoints, and a clock. It plays the Deployment/ReplicaSet/EndpointSlice
+"""An in-memory world for planner tests: Deployments, pods that turn ready (or not),
+Services and their ready endpoints, an HTTPRoute, and a clock. It plays the Deployment/ReplicaSet/EndpointSlice
 controllers just enough to run many reconcile passes without a cluster.
 
 Every pass round-trips the Rollout's status through JSON, as the API server does, so a
@@ -8,7 +8,8 @@ test also checks that all progress really lives in status.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import copy
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,9 +28,9 @@ from nonstop.plan import (
     ServiceView,
     plan,
 )
-from nonstop.plan.model import REVISION_LABEL
-from nonstop.plan.resources import desired_service_view, revision_hash
-from nonstop.plan.views import rollout_view
+from nonstop.plan.model import REVISION_LABEL, SetTemplate, UpdateRoute
+from nonstop.plan.resources import revision_hash
+from nonstop.plan.views import rollout_view, service_view
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -43,6 +44,7 @@ def rollout_raw(
     labels: dict[str, str] | None = None,
     paused: bool = False,
     strategy: dict[str, Any] | None = None,
+    route: str | None = None,
 ) -> dict[str, Any]:
     pod_labels = {"app": "web", **(labels or {})}
     return {
@@ -59,7 +61,28 @@ def rollout_raw(
             "paused": paused,
             "strategy": strategy
             or {"rolling": {"maxSurge": max_surge, "maxUnavailable": max_unavailable}},
+            **({"trafficRouting": {"gatewayAPI": {"httpRoute": route}}} if route else {}),
         },
+    }
+
+
+def http_route(name: str = "web", service: str = "web", **extra: Any) -> dict[str, Any]:
+    """A user's HTTPRoute to the stable Service, with a filter of the user's own."""
+    rule = {
+        "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+        "filters": [
+            {
+                "type": "RequestHeaderModifier",
+                "requestHeaderModifier": {"set": [{"name": "x-team", "value": "web"}]},
+            }
+        ],
+        "backendRefs": [{"name": service, "port": 80}],
+    }
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name, "namespace": "default", "resourceVersion": "1"},
+        "spec": {"parentRefs": [{"name": "gateway"}], "rules": [rule], **extra},
     }
 
 
@@ -81,13 +104,28 @@ class World:
     raw: dict[str, Any]
     now: datetime = T0
     deps: dict[str, Dep] = field(default_factory=dict)
-    service: ServiceView | None = None
+    services: dict[str, ServiceView] = field(default_factory=dict)
+    route: dict[str, Any] | None = None
     never_ready: set[str] = field(default_factory=set)
     history: list[Plan] = field(default_factory=list)
     actions: list[ActionView] = field(default_factory=list)  # pending RolloutActions
     answers: list[ActionAnswer] = field(default_factory=list)
     min_ready_seen: int | None = None
     max_pods_seen: int = 0
+    undone_to: list[str] = field(default_factory=list)
+
+    @property
+    def service(self) -> ServiceView | None:
+        return self.services.get(self.raw["spec"]["service"]["name"])
+
+    @service.setter
+    def service(self, view: ServiceView) -> None:
+        self.services[view.name] = view
+
+    def endpoints(self, view: ServiceView) -> int:
+        """Ready pods the Service's selector picks."""
+        revision = view.selector.get(REVISION_LABEL)
+        return sum(d.ready for d in self.deps.values() if revision in (None, d.revision))
 
     @property
     def revision(self) -> str:
@@ -131,8 +169,21 @@ class World:
                 )
                 for i, born in enumerate(current.pod_birth)
             )
-        endpoints = self.ready_total() if self.service else None
-        return Observed(deployments, problems, self.service, endpoints, tuple(self.actions))
+        views = {
+            n: replace(v, ready=self.endpoints(v) if v.owned else None)
+            for n, v in self.services.items()
+        }
+        main = views.get(self.raw["spec"]["service"]["name"])
+        return Observed(
+            deployments,
+            problems,
+            main,
+            main.ready if main else None,
+            tuple(self.actions),
+            services=tuple(v for n, v in views.items() if v is not main),
+            route=copy.deepcopy(self.route),
+            route_error=None if self.route else "it does not exist",
+        )
 
     def step(self, settle: bool = True) -> Plan:
         """One reconcile pass, then (if settle) the controllers catch up."""
@@ -156,9 +207,17 @@ class World:
     def apply(self, decision: Plan) -> None:
         for action in decision.actions:
             if isinstance(action, EnsureService):
-                view = rollout_view(self.raw)
-                assert view.spec is not None
-                self.service = desired_service_view(view.meta, view.spec)
+                self.services[action.body["metadata"]["name"]] = service_view(action.body, "uid-1")
+            elif isinstance(action, UpdateRoute):
+                assert self.route is not None
+                version = int(action.body["metadata"]["resourceVersion"])
+                assert version == int(self.route["metadata"]["resourceVersion"]), "stale write"
+                self.route = copy.deepcopy(action.body)
+                self.route["metadata"]["resourceVersion"] = str(version + 1)
+            elif isinstance(action, SetTemplate):
+                self.raw["spec"]["template"] = copy.deepcopy(action.template)
+                self.raw["metadata"]["generation"] += 1
+                self.undone_to.append(action.revision)
             elif isinstance(action, CreateDeployment):
                 labels = action.body["metadata"]["labels"]
                 self.deps[action.name] = Dep(

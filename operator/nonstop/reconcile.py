@@ -11,6 +11,7 @@ from nonstop.kube.apply import apply
 from nonstop.kube.client import Kube
 from nonstop.kube.observe import observe
 from nonstop.plan import plan
+from nonstop.plan.model import SetTemplate
 from nonstop.plan.views import rollout_view
 
 log = structlog.get_logger("nonstop.reconcile")
@@ -34,7 +35,10 @@ def reconcile(kube: Kube, namespace: str, name: str, now: datetime | None = None
     decision = plan(view, observed, now or datetime.now(UTC))
     bound = log.bind(namespace=namespace, rollout=name, **decision.log)
 
-    failures = apply(kube, namespace, decision.actions)
+    # An undo's new template goes in only after the status that records the undo is saved.
+    now_actions = tuple(a for a in decision.actions if not isinstance(a, SetTemplate))
+    later = tuple(a for a in decision.actions if isinstance(a, SetTemplate))
+    failures = apply(kube, namespace, now_actions)
     for action in decision.actions:
         bound.info("applied", action=type(action).__name__)
     for event in decision.events:
@@ -52,6 +56,13 @@ def reconcile(kube: Kube, namespace: str, name: str, now: datetime | None = None
     new_status = status_body(decision.status)
     if new_status != status_body(view.status):
         kube.patch_rollout_status(namespace, name, new_status)
+    if later:
+        generation = view.meta.generation
+        undo_failures = apply(kube, namespace, later, name, generation)
+        for failure in undo_failures:
+            bound.warning("apply failed", error=failure)
+            kube.post_event(raw, "Warning", "ApplyFailed", failure)
+        failures.extend(undo_failures)
     # Only once the Rollout's status (which records the action) is saved is it answered.
     for answer in decision.answers:
         at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -13,6 +13,8 @@ from nonstop.plan.model import (
     DeleteDeployment,
     EnsureService,
     ScaleDeployment,
+    SetTemplate,
+    UpdateRoute,
 )
 
 
@@ -26,10 +28,16 @@ def describe(action: Action) -> str:
             return f"scale Deployment {name} to {replicas}"
         case DeleteDeployment(name=name):
             return f"delete Deployment {name}"
+        case UpdateRoute(body=body):
+            return f"update HTTPRoute {body['metadata']['name']}"
+        case SetTemplate(revision=revision):
+            return f"set spec.template back to revision {revision}"
     raise AssertionError(action)
 
 
-def apply(kube: Kube, namespace: str, actions: tuple[Action, ...]) -> list[str]:
+def apply(
+    kube: Kube, namespace: str, actions: tuple[Action, ...], rollout: str = "", generation: int = 0
+) -> list[str]:
     """Run the actions in order; returns one message per failed action."""
     failures: list[str] = []
     for action in actions:
@@ -43,6 +51,10 @@ def apply(kube: Kube, namespace: str, actions: tuple[Action, ...]) -> list[str]:
                     kube.scale_deployment(namespace, name, replicas)
                 case DeleteDeployment(name=name):
                     kube.delete_deployment(namespace, name)
+                case UpdateRoute(body=body):
+                    kube.replace_route(body)
+                case SetTemplate(template=template):
+                    kube.set_rollout_template(namespace, rollout, template, generation)
         except ApiException as exc:
             failures.append(
                 f"could not {describe(action)}: {exc.status} {exc.reason}: {_body(exc)}"

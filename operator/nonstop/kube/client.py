@@ -15,6 +15,8 @@ from nonstop.api import GROUP, KIND, PLURAL, VERSION
 
 TIMEOUT = 15
 MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+HTTP_ROUTES = "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes"
 
 
 def load_config() -> None:
@@ -44,7 +46,7 @@ class Kube:
         method: str,
         path: str,
         *,
-        body: dict[str, Any] | None = None,
+        body: dict[str, Any] | list[dict[str, Any]] | None = None,
         query: dict[str, str] | None = None,
         content_type: str = "application/json",
     ) -> dict[str, Any] | None:
@@ -97,6 +99,9 @@ class Kube:
             f"/apis/discovery.k8s.io/v1/namespaces/{namespace}/endpointslices",
             f"kubernetes.io/service-name={service}",
         )
+
+    def get_route(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._request("GET", f"{HTTP_ROUTES.format(namespace=namespace)}/{name}")
 
     def list_actions(self, namespace: str) -> list[dict[str, Any]]:
         listing = self._request(
@@ -154,8 +159,36 @@ class Kube:
         except ApiException as exc:
             if exc.status != 409:
                 raise
-            patch = {"metadata": {"labels": body["metadata"]["labels"]}, "spec": body["spec"]}
+            current = self._request("GET", f"{_services(ns)}/{name}") or {}
+            # A merge patch merges maps: selector keys that must go are sent as null, so the
+            # selector changes in this one update (a switch, never a moment of both).
+            selector: dict[str, Any] = {
+                k: None for k in (current.get("spec", {}).get("selector") or {})
+            }
+            selector.update(body["spec"]["selector"])
+            patch = {
+                "metadata": {"labels": body["metadata"]["labels"]},
+                "spec": {**body["spec"], "selector": selector},
+            }
             self._request("PATCH", f"{_services(ns)}/{name}", body=patch, content_type=MERGE_PATCH)
+
+    def replace_route(self, body: dict[str, Any]) -> None:
+        """PUT the whole route; its resourceVersion makes a concurrent change a 409."""
+        meta = body["metadata"]
+        path = f"{HTTP_ROUTES.format(namespace=meta['namespace'])}/{meta['name']}"
+        self._request("PUT", path, body=body)
+
+    def set_rollout_template(
+        self, namespace: str, name: str, template: dict[str, Any], generation: int
+    ) -> None:
+        """Replace spec.template (undo), only if the spec is still the one planned from."""
+        patch: list[dict[str, Any]] = [
+            {"op": "test", "path": "/metadata/generation", "value": generation},
+            {"op": "replace", "path": "/spec/template", "value": template},
+        ]
+        self._request(
+            "PATCH", f"{_rollouts(namespace)}/{name}", body=patch, content_type=JSON_PATCH
+        )
 
     def patch_rollout_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         self._request(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from typing import Any
+
+from kubernetes.client.exceptions import ApiException
+
 from nonstop.kube.client import Kube
-from nonstop.plan.model import REVISION_LABEL, ROLLOUT_LABEL, Observed, RolloutView
-from nonstop.plan.resources import revision_hash
+from nonstop.plan.model import REVISION_LABEL, ROLLOUT_LABEL, Observed, RolloutView, ServiceView
+from nonstop.plan.resources import other_services, revision_hash
 from nonstop.plan.views import (
     deployment_view,
     owned_by,
@@ -27,18 +32,44 @@ def observe(kube: Kube, rollout: RolloutView) -> Observed:
     revision = revision_hash(rollout.template)
     pods = kube.list_pods(ns, f"{ROLLOUT_LABEL}={name},{REVISION_LABEL}={revision}")
     problems = tuple(p for p in (pod_problem(pod) for pod in pods) if p is not None)
-    raw_service = kube.get_service(ns, rollout.spec.service.name)
-    service = service_view(raw_service, uid) if raw_service else None
-    endpoints = None
-    if service is not None and service.owned:
-        endpoints = ready_endpoints(kube.list_endpoint_slices(ns, service.name))
+    service = _service(kube, ns, rollout.spec.service.name, uid)
+    others = tuple(
+        s for s in (_service(kube, ns, n, uid) for n in other_services(rollout.spec)) if s
+    )
     actions = tuple(
         a for a in (pending_action(raw, name) for raw in kube.list_actions(ns)) if a is not None
     )
+    route, route_error = _route(kube, rollout)
     return Observed(
         deployments=deployments,
         unready_pods=problems,
         service=service,
-        ready_endpoints=endpoints,
+        ready_endpoints=service.ready if service else None,
         actions=actions,
+        services=others,
+        route=route,
+        route_error=route_error,
     )
+
+
+def _service(kube: Kube, namespace: str, name: str, uid: str) -> ServiceView | None:
+    raw = kube.get_service(namespace, name)
+    if raw is None:
+        return None
+    view = service_view(raw, uid)
+    if not view.owned:
+        return view
+    return replace(view, ready=ready_endpoints(kube.list_endpoint_slices(namespace, name)))
+
+
+def _route(kube: Kube, rollout: RolloutView) -> tuple[dict[str, Any] | None, str | None]:
+    spec = rollout.spec
+    if spec is None or spec.traffic_routing is None:
+        return None, None
+    gateway = spec.traffic_routing.gateway_api
+    namespace = gateway.namespace or rollout.meta.namespace
+    try:
+        route = kube.get_route(namespace, gateway.http_route)
+    except ApiException as exc:  # forbidden, or the Gateway API CRDs are not installed
+        return None, f"{exc.status} {exc.reason}"
+    return route, None if route is not None else "it does not exist"

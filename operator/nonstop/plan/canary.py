@@ -35,7 +35,15 @@ from nonstop.plan.rolling import (
     rolling_context,
     rolling_pass,
 )
-from nonstop.plan.steps import Promotion, StepTarget, advance, canary_replicas, step_kind, target_at
+from nonstop.plan.steps import (
+    Promotion,
+    StepProgress,
+    StepTarget,
+    advance,
+    canary_replicas,
+    step_kind,
+    target_at,
+)
 
 SURGE, UNAVAILABLE = "25%", 0
 
@@ -145,18 +153,35 @@ def plan_canary(
 
     mine = ctx.deps.get(revision)
     canary_up = mine.available if mine else 0
-    step_text = f"{progress.index}/{len(steps)}"
     describe = (
         f"step {index + 1}/{len(steps)} ({step_kind(steps[index])}):"
         f" {canary_up}/{canary} canary pods available, stable {stable_pods}"
     )
+    return step_outcome(
+        ctx, len(steps), progress, describe, actions, last, moved=moved, at_pause=waiting_at_pause
+    )
+
+
+def step_outcome(
+    ctx: _Rolling,
+    total: int,
+    progress: StepProgress,
+    describe: str,
+    actions: list[Action],
+    last: datetime,
+    *,
+    moved: bool,
+    at_pause: bool,
+) -> Outcome:
+    """Name the state of a step-based rollout in its steps, in kstatus terms and in words."""
+    step_text = f"{progress.index}/{total}"
     phase: Phase
     if ctx.paused:
         verdict = Verdict(
             False, False, False, "PausedByUser", f"paused; {describe}", True, "PausedByUser"
         )
         phase = "Paused"
-    elif waiting_at_pause:
+    elif at_pause:
         verdict = Verdict(
             False,
             False,

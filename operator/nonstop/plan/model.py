@@ -10,6 +10,7 @@ from nonstop.api import RolloutSpec, RolloutStatus
 
 ROLLOUT_LABEL = "nonstop.dev/rollout"
 REVISION_LABEL = "nonstop.dev/revision"
+TEMPLATE_ANNOTATION = "nonstop.dev/template"  # a revision's pod template as the Rollout had it
 MANAGED_BY = {"app.kubernetes.io/managed-by": "nonstop"}
 
 
@@ -44,6 +45,7 @@ class DeploymentView:
     available_replicas: int = 0
     up_to_date: bool = True  # status.observedGeneration has caught up with the spec
     created_at: datetime | None = None
+    template: dict[str, Any] | None = field(default=None, compare=False)  # for undo
 
     @property
     def pods(self) -> int:
@@ -74,6 +76,10 @@ class ServiceView:
     selector: dict[str, str]
     ports: tuple[tuple[str | None, int, int | str, str], ...]
     type: str = "ClusterIP"
+    ready: int | None = None  # observed: ready endpoints in its EndpointSlices (None: no slices)
+
+    def selects(self, revision: str) -> bool:
+        return self.selector.get(REVISION_LABEL) == revision
 
 
 @dataclass(frozen=True)
@@ -94,6 +100,12 @@ class Observed:
     service: ServiceView | None = None
     ready_endpoints: int | None = None  # ready endpoints behind the Service; None: no slices
     actions: tuple[ActionView, ...] = ()  # pending RolloutActions for this Rollout
+    services: tuple[ServiceView, ...] = ()  # the strategy's other Services (canary, preview)
+    route: dict[str, Any] | None = None  # the HTTPRoute of spec.trafficRouting, as read
+    route_error: str | None = None  # why it could not be read
+
+    def other_service(self, name: str) -> ServiceView | None:
+        return next((s for s in self.services if s.name == name), None)
 
 
 @dataclass(frozen=True)
@@ -122,7 +134,31 @@ class DeleteDeployment:
     name: str
 
 
-Action = EnsureService | CreateDeployment | ScaleDeployment | DeleteDeployment
+@dataclass(frozen=True)
+class UpdateRoute:
+    """Replace the HTTPRoute with this body (it carries the resourceVersion that was read, so
+    a route someone changed in between is not overwritten: the next pass starts again)."""
+
+    body: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SetTemplate:
+    """Undo: put a previous revision's pod template back into the Rollout's spec.
+    Applied after the status (which records the undo) is saved."""
+
+    template: dict[str, Any]
+    revision: str
+
+
+Action = (
+    EnsureService
+    | CreateDeployment
+    | ScaleDeployment
+    | DeleteDeployment
+    | UpdateRoute
+    | SetTemplate
+)
 
 
 @dataclass(frozen=True)

@@ -19,21 +19,17 @@ from nonstop.plan.model import (
     ActionAnswer,
     CreateDeployment,
     DeleteDeployment,
-    EnsureService,
     EventSpec,
     Observed,
     Plan,
     RolloutView,
     ScaleDeployment,
+    UpdateRoute,
 )
-from nonstop.plan.resources import (
-    desired_service_view,
-    render_service,
-    revision_hash,
-    selector_string,
-    service_needs_update,
-)
+from nonstop.plan.resources import revision_hash, selector_string, service_actions
 from nonstop.plan.rolling import Outcome, plan_rolling
+from nonstop.plan.routed import plan_routed_canary
+from nonstop.plan.routing import RoutingError, route_shares
 from nonstop.plan.steps import Promotion, step_kind
 
 AVAILABLE_STRATEGIES = {"rolling", "canary"}
@@ -74,16 +70,21 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
         control = apply_action(rollout, revision, pending, now, has_steps=has_steps)
         rollout, answers, promotion = control.rollout, (control.answer,), control.promotion
         action_events = [control.event] if control.event else []
-    actions: list[Action] = []
-    if observed.service is None or service_needs_update(
-        observed.service, desired_service_view(rollout.meta, spec)
-    ):
-        actions.append(EnsureService(render_service(rollout.meta, spec)))
-    if spec.strategy.canary is not None:
-        outcome = plan_canary(rollout, spec, revision, observed, now, promotion)
-    else:
-        outcome = plan_rolling(rollout, spec, revision, observed, now)
-    actions.extend(outcome.actions)
+    try:
+        outcome = _strategy(rollout, spec, revision, observed, now, promotion)
+    except RoutingError as error:
+        return _stalled(
+            rollout, observed, now, error.reason, f"{error.message}. Nothing was changed."
+        )
+    # Traffic first (a weight goes to 0 before the Service behind it changes), then the
+    # Services, then the pods.
+    routes = [a for a in outcome.actions if isinstance(a, UpdateRoute)]
+    selects = outcome.selects or {spec.service.name: None}
+    actions: list[Action] = [
+        *routes,
+        *service_actions(rollout.meta, spec, observed, selects),
+        *(a for a in outcome.actions if not isinstance(a, UpdateRoute)),
+    ]
 
     status = _status(rollout, spec, observed, now, revision, outcome)
     events = action_events + _events(rollout, spec, revision, outcome, actions)
@@ -95,6 +96,21 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
         answers=answers,
         log={"revision": revision, "phase": outcome.phase, "step": outcome.step},
     )
+
+
+def _strategy(
+    rollout: RolloutView,
+    spec: RolloutSpec,
+    revision: str,
+    observed: Observed,
+    now: datetime,
+    promotion: Promotion,
+) -> Outcome:
+    if spec.strategy.canary is not None and spec.traffic_routing is not None:
+        return plan_routed_canary(rollout, spec, revision, observed, now, promotion)
+    if spec.strategy.canary is not None:
+        return plan_canary(rollout, spec, revision, observed, now, promotion)
+    return plan_rolling(rollout, spec, revision, observed, now)
 
 
 def semantic_problem(
@@ -109,14 +125,8 @@ def semantic_problem(
             f" (available: {', '.join(sorted(AVAILABLE_STRATEGIES))}). Nothing was changed.",
         )
     if spec.strategy.canary is not None:
-        if spec.traffic_routing is not None:
-            return (
-                "StrategyNotAvailable",
-                "canary with trafficRouting is not available yet in this version of nonstop"
-                " (canary without a router is). Nothing was changed.",
-            )
         kinds = {step_kind(s) for s in spec.strategy.canary.steps}
-        if "setHeaderRoute" in kinds:
+        if "setHeaderRoute" in kinds and spec.traffic_routing is None:
             return (
                 "InvalidSpec",
                 "setHeaderRoute steps need spec.trafficRouting. Nothing was changed.",
@@ -126,13 +136,14 @@ def semantic_problem(
                 "StrategyNotAvailable",
                 "analysis is not available yet in this version of nonstop. Nothing was changed.",
             )
-    if observed.service is not None and not observed.service.owned:
-        return (
-            "ServiceConflict",
-            f"Service {spec.service.name} already exists and does not belong to this Rollout."
-            " Nothing was changed: pick another spec.service.name, or delete that Service"
-            " so that nonstop can create its own.",
-        )
+    for service in (observed.service, *observed.services):
+        if service is not None and not service.owned:
+            return (
+                "ServiceConflict",
+                f"Service {service.name} already exists and does not belong to this Rollout."
+                " Nothing was changed: pick another name for it in the spec, or delete that"
+                " Service so that nonstop can create its own.",
+            )
     return None
 
 
@@ -168,7 +179,7 @@ def _status(
         step=outcome.step,
         current_step_index=outcome.step_index,
         step_started_at=outcome.step_started_at,
-        weights=traffic_shares(observed, revision, outcome.stable_revision),
+        weights=_weights(rollout, spec, observed, revision, outcome.stable_revision),
         last_progress_time=outcome.last_progress,
         paused_since=(prev.paused_since or now)
         if paused and prev.phase == "Paused"
@@ -180,6 +191,16 @@ def _status(
         conditions=conditions(prev.conditions, outcome.verdict, rollout.meta.generation, now),
     )
     return status.model_copy(update=_counts(observed, revision))
+
+
+def _weights(
+    rollout: RolloutView, spec: RolloutSpec, observed: Observed, revision: str, stable: str | None
+) -> Weights:
+    """What the router says when there is one (read back from it), else the pod shares."""
+    shares = route_shares(spec, rollout.meta, observed)
+    if shares is None:
+        return traffic_shares(observed, revision, stable)
+    return Weights(stable=round(shares[0], 2), canary=round(shares[1], 2), mirror=shares[2])
 
 
 def traffic_shares(observed: Observed, revision: str, stable: str | None) -> Weights:

@@ -1,21 +1,35 @@
-"""Render the Kubernetes objects a Rollout owns: one Deployment per revision, one Service."""
+"""Render the Kubernetes objects a Rollout owns: one Deployment per revision, and its
+Services (the serving one, plus the canary or preview Service of a strategy that has one)."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from nonstop.api import GROUP, KIND, VERSION, RolloutSpec
 from nonstop.api.spec import ServicePort
-from nonstop.plan.model import MANAGED_BY, REVISION_LABEL, ROLLOUT_LABEL, RolloutMeta, ServiceView
+from nonstop.plan.model import (
+    MANAGED_BY,
+    REVISION_LABEL,
+    ROLLOUT_LABEL,
+    TEMPLATE_ANNOTATION,
+    EnsureService,
+    Observed,
+    RolloutMeta,
+    ServiceView,
+)
 
 
-def revision_hash(template: dict[str, Any]) -> str:
+def canonical_template(template: Mapping[str, Any]) -> str:
+    return json.dumps(template, sort_keys=True, separators=(",", ":"))
+
+
+def revision_hash(template: Mapping[str, Any]) -> str:
     """A short, stable name for a pod template: equal templates give equal revisions."""
-    canonical = json.dumps(template, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+    return hashlib.sha256(canonical_template(template).encode()).hexdigest()[:10]
 
 
 def deployment_name(rollout: str, revision: str) -> str:
@@ -46,6 +60,8 @@ def render_deployment(
             "name": deployment_name(meta.name, revision),
             "namespace": meta.namespace,
             "labels": {**own, **MANAGED_BY},
+            # kept as written (the API server defaults the Deployment's copy), for undo
+            "annotations": {TEMPLATE_ANNOTATION: canonical_template(template)},
             "ownerReferences": [owner_reference(meta)],
         },
         "spec": {
@@ -68,11 +84,21 @@ def _port_tuple(port: ServicePort) -> tuple[str | None, int, int | str, str]:
     )
 
 
-def desired_service_view(meta: RolloutMeta, spec: RolloutSpec) -> ServiceView:
+def service_selector(spec: RolloutSpec, revision: str | None) -> dict[str, str]:
+    """The Rollout's selector, narrowed to one revision when the strategy routes by revision."""
+    selector = dict(spec.selector.match_labels)
+    if revision is not None:
+        selector[REVISION_LABEL] = revision
+    return selector
+
+
+def desired_service_view(
+    meta: RolloutMeta, spec: RolloutSpec, name: str | None = None, revision: str | None = None
+) -> ServiceView:
     return ServiceView(
-        name=spec.service.name,
+        name=name or spec.service.name,
         owned=True,
-        selector=dict(spec.selector.match_labels),
+        selector=service_selector(spec, revision),
         ports=tuple(_port_tuple(p) for p in spec.service.ports),
         type=spec.service.type or "ClusterIP",
     )
@@ -86,28 +112,51 @@ def service_needs_update(observed: ServiceView | None, desired: ServiceView) -> 
     )
 
 
-def render_service(meta: RolloutMeta, spec: RolloutSpec) -> dict[str, Any]:
+def render_service(
+    meta: RolloutMeta, spec: RolloutSpec, name: str | None = None, revision: str | None = None
+) -> dict[str, Any]:
+    view = desired_service_view(meta, spec, name, revision)
     ports = []
-    for name, port, target, protocol in desired_service_view(meta, spec).ports:
+    for port_name, port, target, protocol in view.ports:
         entry: dict[str, Any] = {"port": port, "targetPort": target, "protocol": protocol}
-        if name:
-            entry["name"] = name
+        if port_name:
+            entry["name"] = port_name
         ports.append(entry)
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {
-            "name": spec.service.name,
+            "name": view.name,
             "namespace": meta.namespace,
             "labels": {ROLLOUT_LABEL: meta.name, **MANAGED_BY},
             "ownerReferences": [owner_reference(meta)],
         },
-        "spec": {
-            "type": spec.service.type or "ClusterIP",
-            "selector": dict(spec.selector.match_labels),
-            "ports": ports,
-        },
+        "spec": {"type": view.type, "selector": view.selector, "ports": ports},
     }
+
+
+def service_actions(
+    meta: RolloutMeta,
+    spec: RolloutSpec,
+    observed: Observed,
+    selects: Mapping[str, str | None],
+) -> list[EnsureService]:
+    """Create or correct each Service: name -> the revision it selects (None: all of them)."""
+    actions = []
+    for name, revision in selects.items():
+        current = observed.service if name == spec.service.name else observed.other_service(name)
+        if service_needs_update(current, desired_service_view(meta, spec, name, revision)):
+            actions.append(EnsureService(render_service(meta, spec, name, revision)))
+    return actions
+
+
+def other_services(spec: RolloutSpec) -> tuple[str, ...]:
+    """The Services a strategy has besides spec.service: canary (with a router), preview."""
+    if spec.strategy.canary is not None and spec.traffic_routing is not None:
+        return (spec.strategy.canary.canary_service or f"{spec.service.name}-canary",)
+    if spec.strategy.blue_green is not None:
+        return (spec.strategy.blue_green.preview_service,)
+    return ()
 
 
 def selector_string(labels: dict[str, str]) -> str:

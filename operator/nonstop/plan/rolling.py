@@ -51,6 +51,9 @@ class Outcome:
     requeue_after: float
     step_index: int | None = None  # step-based strategies: the current step
     step_started_at: datetime | None = None
+    # Service name -> the revision it selects (None: every revision). None: only
+    # spec.service, selecting every revision (rolling, canary without a router).
+    selects: dict[str, str | None] | None = None
 
 
 def stable_revision(

@@ -1,0 +1,236 @@
+"""The canary strategy with a traffic router (spec.trafficRouting.gatewayAPI).
+
+Two Services select by revision: spec.service (the stable Service, which the user's
+HTTPRoute names) selects the stable revision, the canary Service (canaryService, default
+`<service>-canary`) selects the revision being rolled out. The HTTPRoute splits traffic
+between them. The stable revision stays at full size for the whole canary; the canary
+revision has the step's share of pods (rounded up; setCanaryScale overrides it).
+
+Traffic follows pods, never leads them: the canary gets the step's weight only once it has
+all the pods the step asks for, ready behind the canary Service; while it has some, it keeps
+at most the weight it already had; with none, it gets nothing (weight 0, no header routes).
+
+After the last step:
+  1. the canary is scaled to full size and, once all its pods are ready, gets weight 100;
+  2. the stable Service's selector is switched to the new revision (one update), once the
+     canary Service's EndpointSlices list all its pods as ready;
+  3. once the stable Service's EndpointSlices show the new pods, every trace of nonstop
+     leaves the route; the new revision is stable and the old one is scaled down.
+An abort takes every trace out of the route at once (all traffic to the stable Service,
+which never stopped selecting the stable revision), then scales the canary down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from nonstop.api import RolloutSpec
+from nonstop.plan.canary import step_outcome
+from nonstop.plan.model import (
+    Action,
+    CreateDeployment,
+    DeploymentView,
+    Observed,
+    RolloutView,
+    ScaleDeployment,
+    UpdateRoute,
+)
+from nonstop.plan.resources import render_deployment
+from nonstop.plan.rolling import (
+    Outcome,
+    _Rolling,
+    deadline_abort,
+    last_progress_time,
+    rolling_context,
+    rolling_pass,
+)
+from nonstop.plan.routing import (
+    RoutingError,
+    canary_service_name,
+    route_cleared,
+    route_shares,
+    route_towards,
+)
+from nonstop.plan.steps import Promotion, StepTarget, advance, canary_replicas, step_kind, target_at
+from nonstop.traffic import HeaderRoute
+
+SURGE, UNAVAILABLE = "25%", 0
+
+
+def routed_canary_pods(replicas: int, target: StepTarget) -> int:
+    """Pods of the canary for a step: the weight's share, or setCanaryScale; at least one
+    while header routes send requests to it."""
+    pods = canary_replicas(replicas, target)
+    return max(pods, 1) if target.header_routes else pods
+
+
+def _sizes(ctx: _Rolling, canary: int) -> list[Action]:
+    """The canary at `canary` pods, the stable revision at full size, every other revision
+    (superseded canaries; they get no traffic) at zero."""
+    actions: list[Action] = []
+    mine = ctx.deps.get(ctx.revision)
+    if mine is None:
+        meta, template = ctx.rollout.meta, ctx.rollout.template
+        body = render_deployment(meta, ctx.spec, template, ctx.revision, canary)
+        actions.append(CreateDeployment(body))
+    for d in ctx.deps.values():
+        wanted = (
+            canary
+            if d.revision == ctx.revision
+            else ctx.spec.replicas
+            if d.revision == ctx.stable
+            else 0
+        )
+        if d.revision == ctx.stable:
+            wanted = max(wanted, d.spec_replicas)  # the stable revision never shrinks here
+        if wanted != d.spec_replicas:
+            actions.append(ScaleDeployment(d.name, wanted, d.spec_replicas))
+    return actions
+
+
+def _full(d: DeploymentView | None, pods: int) -> bool:
+    return d is not None and d.spec_replicas == d.replicas == pods and d.available >= pods
+
+
+def _header_routes(target: StepTarget) -> tuple[HeaderRoute, ...]:
+    try:
+        return tuple(HeaderRoute.from_api(h) for h in target.header_routes)
+    except ValueError as exc:
+        raise RoutingError("InvalidSpec", f"setHeaderRoute: {exc}") from exc
+
+
+def _safe_weight(
+    ctx: _Rolling, observed: Observed, canary_pods: int, wanted: float, current: float
+) -> tuple[float, bool]:
+    """(weight to give the canary, whether it may have header routes): the step's weight once
+    all its pods are ready behind the canary Service, at most what it had while only some
+    are, none without ready pods."""
+    mine = ctx.deps.get(ctx.revision)
+    service = observed.other_service(canary_service_name(ctx.spec))
+    ready = min(
+        mine.available if mine else 0,
+        service.ready or 0 if service is not None and service.selects(ctx.revision) else 0,
+    )
+    if ready == 0:
+        return 0.0, False
+    if _full(mine, canary_pods) and ready >= canary_pods:
+        return wanted, True
+    return min(wanted, current), True
+
+
+def _selects(spec: RolloutSpec, stable: str, canary: str) -> dict[str, str | None]:
+    return {spec.service.name: stable, canary_service_name(spec): canary}
+
+
+def _settled_pass(ctx: _Rolling, now: datetime) -> Outcome:
+    """First revision, stable revision or rollback: no canary; the route is the user's."""
+    outcome = rolling_pass(ctx, now)
+    serving = ctx.stable if outcome.abort is not None and ctx.stable else ctx.revision
+    clear, _ = route_cleared(ctx.spec, ctx.rollout.meta, ctx.observed)
+    actions: list[Action] = [clear] if clear else []
+    return replace(
+        outcome,
+        actions=[*actions, *outcome.actions],
+        selects=_selects(ctx.spec, serving, serving),
+    )
+
+
+def plan_routed_canary(
+    rollout: RolloutView,
+    spec: RolloutSpec,
+    revision: str,
+    observed: Observed,
+    now: datetime,
+    promotion: Promotion = None,
+) -> Outcome:
+    assert spec.strategy.canary is not None
+    steps = spec.strategy.canary.steps
+    # The stable Service selects one revision, so pods of the others are not behind it:
+    # taking them away costs it nothing (its own EndpointSlices gate the switch instead).
+    unselected = replace(observed, ready_endpoints=None)
+    ctx = rolling_context(rollout, spec, revision, unselected, SURGE, UNAVAILABLE)
+    prev = rollout.status
+    aborted = prev.abort is not None and prev.abort.revision == revision
+    if ctx.stable in (None, revision) or aborted:
+        return _settled_pass(ctx, now)
+    assert ctx.stable is not None
+    meta = rollout.meta
+
+    fresh = prev.current_revision != revision or prev.current_step_index is None
+    index = 0 if fresh else prev.current_step_index or 0
+    started = now if fresh else prev.step_started_at or now
+    shares = route_shares(spec, meta, observed)
+    current = shares[1] if shares else 0.0
+    finishing = index >= len(steps)
+    target = target_at(steps, index)
+    pods = spec.replicas if finishing else routed_canary_pods(spec.replicas, target)
+    actions = _sizes(ctx, pods)
+    weight, may_route = _safe_weight(ctx, observed, pods, target.weight, current)
+    if ctx.paused:
+        weight = min(weight, current)  # a paused rollout moves no traffic towards the canary
+    headers = _header_routes(target) if may_route and not finishing else ()
+    update, route_shown = route_towards(
+        spec, meta, observed, canary_weight=weight, header_routes=headers
+    )
+    applied = (
+        route_shown
+        and weight == target.weight
+        and len(headers) == len(target.header_routes)
+        and _full(ctx.deps.get(revision), pods)
+    )
+    selects = _selects(spec, ctx.stable, revision)
+
+    if finishing:
+        done, selects, update = _finish(ctx, observed, applied, update, selects)
+        if done:  # the new revision is stable: from now on it is a settled rollout
+            return _settled_pass(replace(ctx, stable=revision), now)
+        progress = advance(steps, index, started, now, applied=False)
+        progress = replace(progress, waiting_for="the canary to take all traffic")
+        at_pause = moved = False
+    else:
+        progress = advance(steps, index, started, now, applied=applied, promotion=promotion)
+        at_pause = step_kind(steps[index]) == "pause" and progress.index == index
+        moved = progress.index != index or fresh
+
+    last = now if moved or at_pause else last_progress_time(ctx, now)
+    if not ctx.paused and not at_pause:
+        abort = deadline_abort(ctx, last, now)
+        if abort is not None:  # all traffic to stable at once, then the canary goes
+            aborted_view = replace(rollout, status=prev.model_copy(update={"abort": abort}))
+            return _settled_pass(replace(ctx, rollout=aborted_view), now)
+    if ctx.paused:
+        actions = []
+    actions = [update, *actions] if update else actions
+
+    mine = ctx.deps.get(revision)
+    at = "promotion" if finishing else f"step {index + 1}/{len(steps)} ({step_kind(steps[index])})"
+    describe = (
+        f"{at}: {mine.available if mine else 0}/{pods} canary pods available,"
+        f" canary weight {current:g}%" + (f" -> {weight:g}%" if update else "")
+    )
+    outcome = step_outcome(
+        ctx, len(steps), progress, describe, actions, last, moved=moved, at_pause=at_pause
+    )
+    return replace(outcome, selects=selects)
+
+
+def _finish(
+    ctx: _Rolling,
+    observed: Observed,
+    weight_applied: bool,
+    update: UpdateRoute | None,
+    selects: dict[str, str | None],
+) -> tuple[bool, dict[str, str | None], UpdateRoute | None]:
+    """After the last step: (whether the new revision is stable now, Service selectors, route
+    update). Each stage starts only once the cluster shows the one before."""
+    spec, revision = ctx.spec, ctx.revision
+    canary = observed.other_service(canary_service_name(spec))
+    canary_ready = canary is not None and canary.selects(revision) and (canary.ready or 0)
+    if not (weight_applied and canary_ready and canary_ready >= spec.replicas):
+        return False, selects, update
+    stable = observed.service
+    switched = selects | {spec.service.name: revision}
+    if stable is None or not stable.selects(revision) or (stable.ready or 0) < spec.replicas:
+        return False, switched, update
+    return True, switched, update
