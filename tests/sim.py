@@ -9,6 +9,7 @@ test also checks that all progress really lives in status.
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -28,7 +29,7 @@ from nonstop.plan import (
     ServiceView,
     plan,
 )
-from nonstop.plan.model import REVISION_LABEL, SetTemplate, UpdateRoute
+from nonstop.plan.model import REVISION_LABEL, TEMPLATE_ANNOTATION, SetTemplate, UpdateRoute
 from nonstop.plan.resources import revision_hash
 from nonstop.plan.views import rollout_view, service_view
 
@@ -95,6 +96,7 @@ class Dep:
     ready: int = 0
     created: datetime = T0
     pod_birth: list[datetime] = field(default_factory=list)
+    template: dict[str, Any] | None = None
 
 
 @dataclass
@@ -151,6 +153,7 @@ class World:
                 ready_replicas=d.ready,
                 available_replicas=d.ready,
                 created_at=d.created,
+                template=d.template,
             )
             for d in self.deps.values()
         )
@@ -225,6 +228,9 @@ class World:
                     labels[REVISION_LABEL],
                     action.body["spec"]["replicas"],
                     created=self.now,
+                    template=json.loads(
+                        action.body["metadata"]["annotations"][TEMPLATE_ANNOTATION]
+                    ),
                 )
             elif isinstance(action, ScaleDeployment):
                 dep = self.deps[action.name]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from nonstop.plan import ActionView
 from tests.sim import World, rollout_raw
 
@@ -61,7 +63,7 @@ def test_actions_that_do_not_apply_are_rejected_with_a_reason() -> None:
     assert {a.phase for a in answers.values()} == {"Rejected"}
     assert "is the stable revision" in answers["abort"].message
     assert "not aborted" in answers["retry"].message
-    assert "no steps" in answers["promote"].message
+    assert "canary or blue-green" in answers["promote"].message
     assert world.status.phase == "Healthy"
 
 
@@ -80,3 +82,60 @@ def test_an_action_applied_before_a_crash_is_answered_not_repeated() -> None:
     assert first.phase == world.answer(name).phase == "Applied"
     assert world.status.abort is not None and world.status.abort.at == at  # not aborted twice
     assert [e.reason for e in world.history[-1].events if e.reason == "ActionApplied"] == []
+
+
+def test_undo_after_a_completed_rollout_goes_back_to_the_previous_revision() -> None:
+    world = rolling_world()
+    first = world.revision
+    first_template = copy.deepcopy(world.raw["spec"]["template"])
+    world.set_image("web:2")
+    world.run_until("Healthy")
+    second = world.revision
+    name = world.request("undo", "bad release")
+    world.step()
+    assert world.answer(name).phase == "Applied"
+    assert world.revision == first
+    assert world.raw["spec"]["template"] == first_template  # as written, not as defaulted
+    assert world.status.last_action is not None and world.status.last_action.revision == first
+    world.run_until("Healthy")
+    assert world.replicas_by_revision() == {first: 4, second: 0}
+
+
+def test_undo_mid_rollout_goes_back_to_the_stable_revision() -> None:
+    world = rolling_world()
+    stable = world.revision
+    world.set_image("web:2")
+    world.run(2)
+    world.request("undo")
+    world.step()
+    assert world.revision == stable
+    world.run_until("Healthy")
+    assert world.replicas_by_revision()[stable] == 4
+
+
+def test_undo_with_nothing_before_is_rejected() -> None:
+    world = rolling_world()
+    name = world.request("undo")
+    decision = world.step()
+    assert world.answer(name).phase == "Rejected"
+    assert "nothing to undo to" in world.answer(name).message
+    assert not any(type(a).__name__ == "SetTemplate" for a in decision.actions)
+
+
+def test_an_undo_whose_template_was_not_written_is_written_again() -> None:
+    world = rolling_world()
+    first = world.revision
+    world.set_image("web:2")
+    world.run_until("Healthy")
+    name = world.request("undo")
+    view_template = dict(world.raw["spec"]["template"])
+    decision = world.step(settle=False)
+    # the template patch failed: the spec is as it was, the action not yet answered
+    world.raw["spec"]["template"] = view_template
+    world.raw["metadata"]["generation"] += 1
+    world.answers.clear()
+    world.actions.append(ActionView(name, f"uid-{name}", "undo", "", world.now))
+    assert any(type(a).__name__ == "SetTemplate" for a in decision.actions)
+    again = world.step()
+    assert any(type(a).__name__ == "SetTemplate" for a in again.actions)
+    assert world.revision == first

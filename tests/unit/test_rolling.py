@@ -166,7 +166,14 @@ def test_paused_rollout_makes_no_changes_and_does_not_abort() -> None:
 
 
 def test_unsupported_strategy_is_stalled_and_changes_nothing() -> None:
-    raw = rollout_raw(strategy={"blueGreen": {"previewService": "web-preview"}})
+    raw = rollout_raw(
+        strategy={
+            "featureToggle": {
+                "flag": {"configMap": "flags", "key": "new-ui", "variant": "on"},
+                "steps": [{"setWeight": 50}],
+            }
+        }
+    )
     world = World(raw)
     decision = world.step()
     assert decision.actions == ()

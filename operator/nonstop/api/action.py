@@ -19,7 +19,7 @@ from nonstop.api.status import Time
 ACTION_KIND = "RolloutAction"
 ACTION_PLURAL = "rolloutactions"
 
-Verb = Literal["abort", "retry", "pause", "resume", "promote", "promoteFull"]
+Verb = Literal["abort", "retry", "pause", "resume", "promote", "promoteFull", "undo"]
 ActionPhase = Literal["Pending", "Applied", "Rejected"]
 
 
@@ -28,7 +28,8 @@ class RolloutActionSpec(ApiModel):
     action: Verb = Field(
         description="abort: roll back to the stable revision now; retry: roll out an aborted"
         " revision again; pause / resume: hold or release the rollout; promote / promoteFull:"
-        " go to the next step / past all steps (step-based strategies)."
+        " go to the next step / past all steps (canary), or switch now (blue-green); undo: put"
+        " back the previous revision's pod template (the stable one, mid-rollout)."
     )
     reason: str | None = Field(default=None, max_length=512, description="Why, for the record.")
 

@@ -51,6 +51,7 @@ class ActionRecord(ApiModel):
     name: str
     action: str
     at: Time
+    revision: str | None = Field(default=None, description="undo: the revision it went back to.")
 
 
 class RolloutStatus(ApiModel):

@@ -8,11 +8,19 @@ the rest. Each action is answered once: Applied or Rejected with a reason.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
 from nonstop.api import Abort, RolloutStatus
 from nonstop.api.status import ActionRecord
-from nonstop.plan.model import ActionAnswer, ActionView, EventSpec, RolloutView
+from nonstop.plan.model import (
+    ActionAnswer,
+    ActionView,
+    DeploymentView,
+    EventSpec,
+    RolloutView,
+    SetTemplate,
+)
 from nonstop.plan.steps import Promotion
 
 
@@ -22,6 +30,7 @@ class Control:
     answer: ActionAnswer
     event: EventSpec | None
     promotion: Promotion = None  # for the step machine, this pass
+    set_template: SetTemplate | None = None  # undo
 
 
 def next_action(pending: tuple[ActionView, ...]) -> ActionView | None:
@@ -36,12 +45,22 @@ def apply_action(
     now: datetime,
     *,
     has_steps: bool = False,
+    deployments: tuple[DeploymentView, ...] = (),
 ) -> Control:
     status = rollout.status
-    if status.last_action is not None and status.last_action.uid == action.uid:
-        # applied by an earlier pass whose answer was not written: answer, do not repeat
-        return Control(rollout, ActionAnswer(action.name, "Applied", "applied"), None)
+    last = status.last_action
+    if last is not None and last.uid == action.uid:
+        # applied by an earlier pass whose answer was not written: answer, do not repeat,
+        # except an undo whose template did not make it into the spec
+        again = None
+        if last.action == "undo" and last.revision not in (None, revision):
+            found = _template_of(deployments, last.revision)
+            again = SetTemplate(found, str(last.revision)) if found else None
+        answer = ActionAnswer(action.name, "Applied", "applied")
+        return Control(rollout, answer, None, set_template=again)
     said = f"RolloutAction {action.name}" + (f" ({action.reason})" if action.reason else "")
+    if action.action == "undo":
+        return _undo(rollout, revision, action, said, now, deployments)
     promotion: Promotion = None
     if action.action in ("promote", "promoteFull") and has_steps:
         changed, refusal = _promotion(status, revision)
@@ -59,6 +78,57 @@ def apply_action(
         ActionAnswer(action.name, "Applied", message),
         EventSpec("Normal", "ActionApplied", message),
         promotion,
+    )
+
+
+def _template_of(
+    deployments: tuple[DeploymentView, ...], revision: str | None
+) -> dict[str, Any] | None:
+    return next((d.template for d in deployments if d.revision == revision), None)
+
+
+def undo_target(
+    status: RolloutStatus, revision: str, deployments: tuple[DeploymentView, ...]
+) -> str | None:
+    """Mid-rollout, the stable revision; otherwise the newest other revision still kept."""
+    if status.stable_revision not in (None, revision):
+        return status.stable_revision
+    epoch = datetime.min.replace(tzinfo=UTC)
+    kept = sorted(
+        (d for d in deployments if d.revision != revision and d.template is not None),
+        key=lambda d: d.created_at or epoch,
+    )
+    return kept[-1].revision if kept else None
+
+
+def _undo(
+    rollout: RolloutView,
+    revision: str,
+    action: ActionView,
+    said: str,
+    now: datetime,
+    deployments: tuple[DeploymentView, ...],
+) -> Control:
+    target = undo_target(rollout.status, revision, deployments)
+    template = _template_of(deployments, target)
+    if target is None or template is None:
+        refusal = (
+            f"nothing to undo to: no revision before {revision} is kept"
+            " (see spec.revisionHistoryLimit)"
+            if target is None
+            else f"revision {target} has no recorded pod template (made by an older nonstop)"
+        )
+        event = EventSpec("Warning", "ActionRejected", f"undo rejected: {refusal}")
+        return Control(rollout, ActionAnswer(action.name, "Rejected", refusal), event)
+    record = ActionRecord(uid=action.uid, name=action.name, action="undo", at=now, revision=target)
+    # The abort of the revision being left is moot; the target starts as any new revision.
+    status = rollout.status.model_copy(update={"last_action": record})
+    message = f"undo by {said}: spec.template set back to revision {target} (from {revision})"
+    return Control(
+        replace(rollout, status=status),
+        ActionAnswer(action.name, "Applied", message),
+        EventSpec("Normal", "ActionApplied", message),
+        set_template=SetTemplate(template, target),
     )
 
 
@@ -97,4 +167,4 @@ def _effect(  # noqa: PLR0911  (one answer per verb reads clearest)
                 return status, "the rollout is not paused by a RolloutAction"
             return status.model_copy(update={"held": None, "last_progress_time": None}), None
         case _:
-            return status, f"{action.action} needs a step-based strategy; rolling has no steps"
+            return status, f"{action.action} needs a canary or blue-green strategy"

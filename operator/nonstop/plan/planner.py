@@ -11,6 +11,7 @@ from datetime import datetime
 
 from nonstop.api import RolloutSpec, RolloutStatus, Weights
 from nonstop.api.status import Phase
+from nonstop.plan.bluegreen import plan_blue_green
 from nonstop.plan.canary import plan_canary
 from nonstop.plan.conditions import Verdict, conditions
 from nonstop.plan.control import apply_action, next_action
@@ -24,6 +25,7 @@ from nonstop.plan.model import (
     Plan,
     RolloutView,
     ScaleDeployment,
+    SetTemplate,
     UpdateRoute,
 )
 from nonstop.plan.resources import revision_hash, selector_string, service_actions
@@ -32,7 +34,7 @@ from nonstop.plan.routed import plan_routed_canary
 from nonstop.plan.routing import RoutingError, route_shares
 from nonstop.plan.steps import Promotion, step_kind
 
-AVAILABLE_STRATEGIES = {"rolling", "canary"}
+AVAILABLE_STRATEGIES = {"rolling", "canary", "blueGreen"}
 STALLED_REQUEUE = 60.0
 
 # Entering one of these states (for a given revision) is worth an Event.
@@ -63,13 +65,22 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
     revision = revision_hash(rollout.template)
     answers: tuple[ActionAnswer, ...] = ()
     action_events: list[EventSpec] = []
+    undo: SetTemplate | None = None
     pending = next_action(observed.actions)
     promotion: Promotion = None
     if pending is not None:
-        has_steps = spec.strategy.canary is not None
-        control = apply_action(rollout, revision, pending, now, has_steps=has_steps)
+        has_steps = spec.strategy.canary is not None or spec.strategy.blue_green is not None
+        control = apply_action(
+            rollout,
+            revision,
+            pending,
+            now,
+            has_steps=has_steps,
+            deployments=observed.deployments,
+        )
         rollout, answers, promotion = control.rollout, (control.answer,), control.promotion
         action_events = [control.event] if control.event else []
+        undo = control.set_template
     try:
         outcome = _strategy(rollout, spec, revision, observed, now, promotion)
     except RoutingError as error:
@@ -84,6 +95,7 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
         *routes,
         *service_actions(rollout.meta, spec, observed, selects),
         *(a for a in outcome.actions if not isinstance(a, UpdateRoute)),
+        *([undo] if undo else []),
     ]
 
     status = _status(rollout, spec, observed, now, revision, outcome)
@@ -108,6 +120,8 @@ def _strategy(
 ) -> Outcome:
     if spec.strategy.canary is not None and spec.traffic_routing is not None:
         return plan_routed_canary(rollout, spec, revision, observed, now, promotion)
+    if spec.strategy.blue_green is not None:
+        return plan_blue_green(rollout, spec, revision, observed, now, promotion)
     if spec.strategy.canary is not None:
         return plan_canary(rollout, spec, revision, observed, now, promotion)
     return plan_rolling(rollout, spec, revision, observed, now)
@@ -132,6 +146,25 @@ def semantic_problem(
                 "setHeaderRoute steps need spec.trafficRouting. Nothing was changed.",
             )
         if "analysis" in kinds or spec.strategy.canary.analysis is not None:
+            return (
+                "StrategyNotAvailable",
+                "analysis is not available yet in this version of nonstop. Nothing was changed.",
+            )
+    if spec.strategy.blue_green is not None:
+        if spec.traffic_routing is not None:
+            return (
+                "InvalidSpec",
+                "blueGreen switches Services, not route weights: remove spec.trafficRouting"
+                " (or use canary). Nothing was changed.",
+            )
+        if spec.strategy.blue_green.preview_service == spec.service.name:
+            return (
+                "InvalidSpec",
+                "blueGreen.previewService must differ from spec.service.name. Nothing was changed.",
+            )
+        if spec.strategy.blue_green.pre_promotion_analysis or (
+            spec.strategy.blue_green.post_promotion_analysis
+        ):
             return (
                 "StrategyNotAvailable",
                 "analysis is not available yet in this version of nonstop. Nothing was changed.",

@@ -225,6 +225,31 @@ def plan_rolling(
     return rolling_pass(ctx, now)
 
 
+def side_by_side(ctx: _Rolling, canary: int) -> list[Action]:
+    """The new revision at `canary` pods beside the stable revision at full size (it never
+    shrinks here); every other revision (superseded; no traffic goes to it) at zero. For
+    strategies whose Services select one revision each (routed canary, blue-green)."""
+    actions: list[Action] = []
+    mine = ctx.deps.get(ctx.revision)
+    if mine is None:
+        meta, template = ctx.rollout.meta, ctx.rollout.template
+        body = render_deployment(meta, ctx.spec, template, ctx.revision, canary)
+        actions.append(CreateDeployment(body))
+    for d in ctx.deps.values():
+        wanted = (
+            canary
+            if d.revision == ctx.revision
+            else ctx.spec.replicas
+            if d.revision == ctx.stable
+            else 0
+        )
+        if d.revision == ctx.stable:
+            wanted = max(wanted, d.spec_replicas)  # the stable revision never shrinks here
+        if wanted != d.spec_replicas:
+            actions.append(ScaleDeployment(d.name, wanted, d.spec_replicas))
+    return actions
+
+
 def rolling_pass(ctx: _Rolling, now: datetime) -> Outcome:
     """One pass of a rolling replacement towards the current revision (or, aborted, back to
     the stable one). The canary strategy uses it too, for its first revision, its last step

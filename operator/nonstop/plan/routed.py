@@ -29,14 +29,11 @@ from nonstop.api import RolloutSpec
 from nonstop.plan.canary import step_outcome
 from nonstop.plan.model import (
     Action,
-    CreateDeployment,
     DeploymentView,
     Observed,
     RolloutView,
-    ScaleDeployment,
     UpdateRoute,
 )
-from nonstop.plan.resources import render_deployment
 from nonstop.plan.rolling import (
     Outcome,
     _Rolling,
@@ -44,6 +41,7 @@ from nonstop.plan.rolling import (
     last_progress_time,
     rolling_context,
     rolling_pass,
+    side_by_side,
 )
 from nonstop.plan.routing import (
     RoutingError,
@@ -63,30 +61,6 @@ def routed_canary_pods(replicas: int, target: StepTarget) -> int:
     while header routes send requests to it."""
     pods = canary_replicas(replicas, target)
     return max(pods, 1) if target.header_routes else pods
-
-
-def _sizes(ctx: _Rolling, canary: int) -> list[Action]:
-    """The canary at `canary` pods, the stable revision at full size, every other revision
-    (superseded canaries; they get no traffic) at zero."""
-    actions: list[Action] = []
-    mine = ctx.deps.get(ctx.revision)
-    if mine is None:
-        meta, template = ctx.rollout.meta, ctx.rollout.template
-        body = render_deployment(meta, ctx.spec, template, ctx.revision, canary)
-        actions.append(CreateDeployment(body))
-    for d in ctx.deps.values():
-        wanted = (
-            canary
-            if d.revision == ctx.revision
-            else ctx.spec.replicas
-            if d.revision == ctx.stable
-            else 0
-        )
-        if d.revision == ctx.stable:
-            wanted = max(wanted, d.spec_replicas)  # the stable revision never shrinks here
-        if wanted != d.spec_replicas:
-            actions.append(ScaleDeployment(d.name, wanted, d.spec_replicas))
-    return actions
 
 
 def _full(d: DeploymentView | None, pods: int) -> bool:
@@ -165,7 +139,7 @@ def plan_routed_canary(
     finishing = index >= len(steps)
     target = target_at(steps, index)
     pods = spec.replicas if finishing else routed_canary_pods(spec.replicas, target)
-    actions = _sizes(ctx, pods)
+    actions = side_by_side(ctx, pods)
     weight, may_route = _safe_weight(ctx, observed, pods, target.weight, current)
     if ctx.paused:
         weight = min(weight, current)  # a paused rollout moves no traffic towards the canary

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -10,6 +11,7 @@ from pydantic import ValidationError
 from nonstop.api import RolloutSpec, RolloutStatus
 from nonstop.plan.model import (
     REVISION_LABEL,
+    TEMPLATE_ANNOTATION,
     ActionView,
     DeploymentView,
     PodProblem,
@@ -76,7 +78,16 @@ def deployment_view(raw: dict[str, Any]) -> DeploymentView:
         available_replicas=int(status.get("availableReplicas", 0)),
         up_to_date=int(status.get("observedGeneration", 0)) >= int(meta.get("generation", 0)),
         created_at=parse_time(meta.get("creationTimestamp")),
+        template=_template(meta.get("annotations") or {}),
     )
+
+
+def _template(annotations: dict[str, str]) -> dict[str, Any] | None:
+    try:
+        template = json.loads(annotations.get(TEMPLATE_ANNOTATION, ""))
+    except ValueError:
+        return None
+    return template if isinstance(template, dict) else None
 
 
 def _condition(raw: dict[str, Any], type_: str) -> dict[str, Any] | None:
