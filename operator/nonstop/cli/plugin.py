@@ -1,6 +1,6 @@
 """kubectl-nonstop: the kubectl plugin. `kubectl nonstop status NAME` shows a Rollout's
 revisions, conditions and recent Events at a glance; `kubectl nonstop abort NAME` (and
-retry, pause, resume, promote, promote-full) creates a RolloutAction and waits for
+retry, pause, resume, promote, promote-full, undo) creates a RolloutAction and waits for
 nonstop's answer.
 
 Installed as the `kubectl-nonstop` command, so kubectl finds it on PATH as `kubectl nonstop`.
@@ -105,6 +105,7 @@ VERBS = {
     "resume": "resume",
     "promote": "promote",
     "promote-full": "promoteFull",
+    "undo": "undo",
 }
 
 

@@ -140,6 +140,7 @@ class UpdateRoute:
     a route someone changed in between is not overwritten: the next pass starts again)."""
 
     body: dict[str, Any]
+    note: str = ""  # what changes, in words, for the Event
 
 
 @dataclass(frozen=True)

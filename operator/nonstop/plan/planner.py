@@ -16,10 +16,12 @@ from nonstop.plan.canary import plan_canary
 from nonstop.plan.conditions import Verdict, conditions
 from nonstop.plan.control import apply_action, next_action
 from nonstop.plan.model import (
+    REVISION_LABEL,
     Action,
     ActionAnswer,
     CreateDeployment,
     DeleteDeployment,
+    EnsureService,
     EventSpec,
     Observed,
     Plan,
@@ -45,6 +47,8 @@ _STATE_EVENTS: dict[str, tuple[str, str]] = {
     "RolledBack": ("Normal", "RolledBack"),
     "ProgressDeadlineExceeded": ("Warning", "ProgressDeadlineExceeded"),
     "RolloutCompleted": ("Normal", "RolloutCompleted"),
+    "StepPaused": ("Normal", "StepPaused"),
+    "AwaitingPromotion": ("Normal", "AwaitingPromotion"),
 }
 
 
@@ -99,7 +103,7 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
     ]
 
     status = _status(rollout, spec, observed, now, revision, outcome)
-    events = action_events + _events(rollout, spec, revision, outcome, actions)
+    events = action_events + _events(rollout, spec, revision, outcome, actions, observed)
     return Plan(
         actions=tuple(actions),
         events=tuple(events),
@@ -257,6 +261,7 @@ def _events(
     revision: str,
     outcome: Outcome,
     actions: list[Action],
+    observed: Observed,
 ) -> list[EventSpec]:
     prev = rollout.status
     events: list[EventSpec] = []
@@ -297,6 +302,7 @@ def _events(
                 )
             )
 
+    events.extend(_traffic_events(actions, observed))
     notes = []
     for action in actions:
         if isinstance(action, CreateDeployment):
@@ -334,6 +340,32 @@ def _events(
                     "Normal", "ResumedByUser", "spec.paused is false again; the rollout goes on"
                 )
             )
+    return events
+
+
+def _traffic_events(actions: list[Action], observed: Observed) -> list[EventSpec]:
+    """Every change of where traffic goes: route weights, and Services switching revision."""
+    events = []
+    for action in actions:
+        if isinstance(action, UpdateRoute):
+            events.append(EventSpec("Normal", "TrafficRouted", action.note))
+        elif isinstance(action, EnsureService):
+            name = action.body["metadata"]["name"]
+            new = action.body["spec"]["selector"].get(REVISION_LABEL)
+            current = (
+                observed.service
+                if observed.service and observed.service.name == name
+                else (observed.other_service(name))
+            )
+            old = current.selector.get(REVISION_LABEL) if current else None
+            if current is not None and new and old and new != old:
+                events.append(
+                    EventSpec(
+                        "Normal",
+                        "ServiceSwitched",
+                        f"Service {name} now selects revision {new} (was {old})",
+                    )
+                )
     return events
 
 

@@ -90,7 +90,14 @@ def route_towards(
     except RouteError as exc:
         raise RoutingError("HTTPRouteInvalid", str(exc)) from exc
     if route_drift(route, wanted):
-        return UpdateRoute(wanted), False
+        shares = route_shares(spec, meta, observed, canary_service)
+        before = shares[1] if shares else 0.0
+        note = f"{_route_label(spec, meta)}: canary weight {before:g}% -> {canary_weight:g}%"
+        if header_routes:
+            note += f", header routes {', '.join(h.name for h in header_routes)}"
+        if mirror is not None:
+            note += f", mirroring {mirror.percent}%"
+        return UpdateRoute(wanted, note), False
     return None, True
 
 
@@ -107,7 +114,10 @@ def route_cleared(
         service_namespace=_service_namespace(spec, meta),
     )
     if clean != observed.route:
-        return UpdateRoute(clean), False
+        note = (
+            f"{_route_label(spec, meta)}: all traffic to {spec.service.name}, as the user wrote it"
+        )
+        return UpdateRoute(clean, note), False
     return None, True
 
 
