@@ -139,6 +139,7 @@ class ReadyEndpointWatcher:
     namespace: str
     service: str
     counts: list[tuple[float, int]] = field(default_factory=list)
+    ready_sets: list[tuple[float, frozenset[str]]] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
     _slices: dict[str, set[str]] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -164,6 +165,7 @@ class ReadyEndpointWatcher:
     def _record(self, what: str = "") -> None:
         ready: set[str] = set().union(*self._slices.values()) if self._slices else set()
         self.counts.append((time.monotonic(), len(ready)))
+        self.ready_sets.append((time.monotonic(), frozenset(ready)))
         self.trace.append(f"{time.strftime('%H:%M:%S')} {len(ready)} {sorted(ready)} {what}")
 
     def _run(self) -> None:
@@ -242,3 +244,80 @@ class ReadyEndpointWatcher:
         if self.error:
             raise self.error
         return self.minimum
+
+
+@dataclass
+class VersionWatcher:
+    """Records every version of one object the API server hands out (list, then watch from
+    that resourceVersion), with the time it arrived. `list_call` is a list function of the
+    official client; the object is picked by name with a field selector."""
+
+    list_call: Callable[..., Any]
+    args: tuple[Any, ...]
+    name: str
+    versions: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _synced: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    error: BaseException | None = None
+
+    def _run(self) -> None:
+        selector = f"metadata.name={self.name}"
+        version: str | None = None
+        try:
+            while not self._stop.is_set():
+                if version is None:
+                    listing = json.loads(
+                        self.list_call(
+                            *self.args, field_selector=selector, _preload_content=False
+                        ).data
+                    )
+                    for item in listing["items"]:
+                        self._add(item)
+                    version = listing["metadata"]["resourceVersion"]
+                    self._synced.set()
+                try:
+                    stream = watch.Watch()
+                    for event in stream.stream(
+                        self.list_call,
+                        *self.args,
+                        field_selector=selector,
+                        resource_version=version,
+                        timeout_seconds=5,
+                    ):
+                        obj = event["raw_object"]
+                        if event["type"] == "ERROR":
+                            raise ApiException(status=obj.get("code"), reason=obj.get("reason"))
+                        version = obj["metadata"]["resourceVersion"]
+                        if event["type"] in ("ADDED", "MODIFIED"):
+                            self._add(obj)
+                        if self._stop.is_set():
+                            stream.stop()
+                except ApiException as exc:
+                    if exc.status != 410:
+                        raise
+                    version = None
+                except urllib3.exceptions.ProtocolError:
+                    continue
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+            self._synced.set()
+
+    def _add(self, obj: dict[str, Any]) -> None:
+        seen = {v["metadata"]["resourceVersion"] for _, v in self.versions[-3:]}
+        if obj["metadata"]["resourceVersion"] not in seen:
+            self.versions.append((time.monotonic(), obj))
+
+    def start(self) -> VersionWatcher:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._synced.wait(30)
+        return self
+
+    def stop(self) -> list[tuple[float, dict[str, Any]]]:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=15)
+        if self.error:
+            raise self.error
+        return self.versions

@@ -37,3 +37,31 @@ def rollout(
             "strategy": {"rolling": {"maxSurge": max_surge, "maxUnavailable": max_unavailable}},
         },
     }
+
+
+def http_route(name: str = "web", service: str = "web") -> dict[str, Any]:
+    """A user's HTTPRoute to the stable Service, with a filter of the user's own that must
+    survive every rollout."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": name},
+        "spec": {
+            "parentRefs": [{"name": "public-gateway"}],
+            "hostnames": ["web.example"],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "filters": [
+                        {
+                            "type": "RequestHeaderModifier",
+                            "requestHeaderModifier": {
+                                "set": [{"name": "x-served-by", "value": "web-route"}]
+                            },
+                        }
+                    ],
+                    "backendRefs": [{"name": service, "port": 80}],
+                }
+            ],
+        },
+    }

@@ -54,6 +54,10 @@ def broken(change: str) -> dict[str, Any]:
                     "then": {"canary": {"steps": [{"setWeight": 50}]}},
                 }
             }
+        case "preview-is-active":
+            spec["strategy"] = {"blueGreen": {"previewService": "web"}}
+        case "canary-service-is-stable":
+            spec["strategy"] = {"canary": {"steps": [{"setWeight": 5}], "canaryService": "web"}}
         case "shadow-without-router":
             spec["strategy"] = {
                 "shadow": {"duration": "5m", "then": {"canary": {"steps": [{"setWeight": 50}]}}}
@@ -81,6 +85,8 @@ CASES = [
     ("selector-mismatch", "spec", "matchLabels must also be labels"),
     ("zero-deadline", "spec.progressDeadlineSeconds", "greater than or equal to 1"),
     ("shadow-without-router", "spec", "needs spec.trafficRouting"),
+    ("preview-is-active", "spec", "previewService must differ from spec.service.name"),
+    ("canary-service-is-stable", "spec", "canaryService must differ from spec.service.name"),
     ("shadow-mirrors-writes", "spec.strategy.shadow", "needs mirror.allowUnsafeMethods: true"),
 ]
 
@@ -105,9 +111,19 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     theirs = cluster.get("service", "taken", "-n", namespace)
     cluster.apply(rollout(name="conflict", service="taken"), namespace)
     # a strategy this version does not carry out yet
-    canary = rollout(name="later")
-    canary["spec"]["strategy"] = {"blueGreen": {"previewService": "later-preview"}}
-    cluster.apply(canary, namespace)
+    later_manifest = rollout(name="later")
+    later_manifest["spec"]["strategy"] = {
+        "featureToggle": {
+            "flag": {"configMap": "flags", "key": "new-ui", "variant": "on"},
+            "steps": [{"setWeight": 50}],
+        }
+    }
+    cluster.apply(later_manifest, namespace)
+    # a canary whose HTTPRoute does not exist
+    routed = rollout(name="routed")
+    routed["spec"]["strategy"] = {"canary": {"steps": [{"setWeight": 50}]}}
+    routed["spec"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": "missing"}}
+    cluster.apply(routed, namespace)
 
     def stalled(name: str) -> dict[str, Any] | None:
         st = cluster.get("rollout", name, "-n", namespace).get("status", {})
@@ -117,7 +133,9 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     conflict = eventually(lambda: stalled("conflict"), 60, "conflict Stalled")
     later = eventually(lambda: stalled("later"), 60, "later Stalled")
     assert "Service taken already exists" in conflict["message"]
-    assert "strategy blueGreen is not available yet" in later["message"]
+    assert "strategy featureToggle is not available yet" in later["message"]
+    missing = eventually(lambda: stalled("routed"), 60, "routed Stalled")
+    assert "HTTPRoute " + namespace + "/missing named in spec.trafficRouting" in missing["message"]
     assert conflict["phase"] == later["phase"] == "Degraded"
 
     # nothing was changed: no Deployments, the other Service as it was
@@ -126,7 +144,7 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     assert now["spec"] == theirs["spec"]
     assert now["metadata"].get("ownerReferences") is None
     reasons = {e["reason"] for e in cluster.get("events", "-n", namespace)["items"]}
-    assert {"ServiceConflict", "StrategyNotAvailable"} <= reasons
+    assert {"ServiceConflict", "StrategyNotAvailable", "HTTPRouteNotFound"} <= reasons
 
     # the operator is still the same process, and still working
     assert operator.alive() and operator.proc is not None and operator.proc.pid == pid

@@ -259,8 +259,11 @@ class BlueGreenStrategy(ApiModel):
 class CanaryStrategy(ApiModel):
     steps: list[CanaryStep] = Field(min_length=1, max_length=64)
     analysis: Analysis | None = Field(default=None, description="Runs for the whole canary.")
-    stable_service: Name | None = None
-    canary_service: Name | None = None
+    canary_service: Name | None = Field(
+        default=None,
+        description="With trafficRouting: the Service that selects the canary's pods"
+        " (default <spec.service.name>-canary). spec.service is the stable Service.",
+    )
 
 
 HttpMethod = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]
@@ -357,6 +360,16 @@ class RolloutSpec(ApiModel):
                 cel(
                     "!has(self.strategy.shadow) || has(self.trafficRouting)",
                     "the shadow strategy needs spec.trafficRouting (mirroring is done by the router)",
+                ),
+                cel(
+                    "!has(self.strategy.blueGreen)"
+                    " || self.strategy.blueGreen.previewService != self.service.name",
+                    "blueGreen.previewService must differ from spec.service.name",
+                ),
+                cel(
+                    "!has(self.strategy.canary) || !has(self.strategy.canary.canaryService)"
+                    " || self.strategy.canary.canaryService != self.service.name",
+                    "canary.canaryService must differ from spec.service.name (the stable Service)",
                 ),
             )
         }

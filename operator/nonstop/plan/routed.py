@@ -46,6 +46,7 @@ from nonstop.plan.rolling import (
 from nonstop.plan.routing import (
     RoutingError,
     canary_service_name,
+    require_route,
     route_cleared,
     route_shares,
     route_towards,
@@ -85,6 +86,7 @@ def _safe_weight(
     ready = min(
         mine.available if mine else 0,
         service.ready or 0 if service is not None and service.selects(ctx.revision) else 0,
+        canary_pods,  # a canary asked to go to zero pods gets no traffic on its way there
     )
     if ready == 0:
         return 0.0, False
@@ -119,6 +121,7 @@ def plan_routed_canary(
     promotion: Promotion = None,
 ) -> Outcome:
     assert spec.strategy.canary is not None
+    require_route(spec, rollout.meta, observed)  # even at rest: say so now, not next release
     steps = spec.strategy.canary.steps
     # The stable Service selects one revision, so pods of the others are not behind it:
     # taking them away costs it nothing (its own EndpointSlices gate the switch instead).

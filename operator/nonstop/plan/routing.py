@@ -52,7 +52,7 @@ def _service_namespace(spec: RolloutSpec, meta: RolloutMeta) -> str | None:
     return meta.namespace if route_ns and route_ns != meta.namespace else None
 
 
-def _route(spec: RolloutSpec, meta: RolloutMeta, observed: Observed) -> dict[str, Any]:
+def require_route(spec: RolloutSpec, meta: RolloutMeta, observed: Observed) -> dict[str, Any]:
     if observed.route is None:
         why = observed.route_error or "it does not exist"
         raise RoutingError(
@@ -76,7 +76,7 @@ def route_towards(
 ) -> tuple[UpdateRoute | None, bool]:
     """The update that gives the route nonstop's parts as asked (None when it shows them
     already), and whether it shows them already."""
-    route = _route(spec, meta, observed)
+    route = require_route(spec, meta, observed)
     try:
         wanted = desired_route(
             route,
