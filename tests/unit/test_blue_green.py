@@ -126,6 +126,8 @@ def test_green_that_never_gets_ready_is_never_switched_to_and_is_aborted() -> No
     world.never_ready.add(world.revision)
     world.request("promote")  # asked early: rejected or moot, never a switch to unready pods
     assert run_checked(world, 40) == []
+    paused = [h.status.condition("Paused") for h in world.history]
+    assert any(c is not None and c.reason == "PodsNotReady" for c in paused)
     assert active(world) == blue
     assert world.status.abort is not None
     assert world.status.abort.reason == "ProgressDeadlineExceeded"

@@ -136,6 +136,8 @@ def test_a_canary_without_ready_pods_never_gets_weight_and_is_aborted() -> None:
         if world.status.phase == "Degraded" and world.replicas_by_revision()[world.revision] == 0:
             break
     assert set(seen) == {0.0}
+    reasons = [h.status.condition("Paused") for h in world.history]
+    assert any(c is not None and c.reason == "PodsNotReady" for c in reasons)  # paused first
     assert world.status.abort is not None
     assert world.status.abort.reason == "ProgressDeadlineExceeded"
     assert world.route is not None and world.route["spec"] == http_route()["spec"]

@@ -37,6 +37,7 @@ from nonstop.plan.rolling import (
     _Rolling,
     deadline_abort,
     last_progress_time,
+    pods_not_ready,
     rolling_context,
     rolling_pass,
     side_by_side,
@@ -124,6 +125,9 @@ def plan_blue_green(
             return _settled(replace(ctx, rollout=aborted_view), now)
 
     phase, verdict = _verdict(ctx, stage, since, waiting)
+    unready = None if waiting or ctx.paused else pods_not_ready(ctx, last, now)
+    if unready is not None:
+        phase, verdict = "Paused", unready
     requeue = IN_PROGRESS_REQUEUE
     if waiting and strategy.auto_promotion is not None:
         due_at = since + timedelta(seconds=strategy.auto_promotion.after_seconds)

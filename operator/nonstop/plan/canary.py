@@ -32,6 +32,7 @@ from nonstop.plan.rolling import (
     _Rolling,
     deadline_abort,
     last_progress_time,
+    pods_not_ready,
     rolling_context,
     rolling_pass,
 )
@@ -158,7 +159,15 @@ def plan_canary(
         f" {canary_up}/{canary} canary pods available, stable {stable_pods}"
     )
     return step_outcome(
-        ctx, len(steps), progress, describe, actions, last, moved=moved, at_pause=waiting_at_pause
+        ctx,
+        len(steps),
+        progress,
+        describe,
+        actions,
+        last,
+        now,
+        moved=moved,
+        at_pause=waiting_at_pause,
     )
 
 
@@ -169,6 +178,7 @@ def step_outcome(
     describe: str,
     actions: list[Action],
     last: datetime,
+    now: datetime,
     *,
     moved: bool,
     at_pause: bool,
@@ -176,7 +186,10 @@ def step_outcome(
     """Name the state of a step-based rollout in its steps, in kstatus terms and in words."""
     step_text = f"{progress.index}/{total}"
     phase: Phase
-    if ctx.paused:
+    unready = None if at_pause or ctx.paused else pods_not_ready(ctx, last, now)
+    if unready is not None:
+        verdict, phase = unready, "Paused"
+    elif ctx.paused:
         verdict = Verdict(
             False, False, False, "PausedByUser", f"paused; {describe}", True, "PausedByUser"
         )

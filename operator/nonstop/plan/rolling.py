@@ -352,17 +352,9 @@ def _outcome(
 
     deadline_at = last_progress + timedelta(seconds=spec.progress_deadline_seconds)
     requeue = min(requeue, max(0.5, (deadline_at - now).total_seconds() + 0.5))
-    grace = timedelta(seconds=unready_grace(spec.progress_deadline_seconds))
-    problems = ctx.problems()
-    if any(now - p.since >= grace for p in problems) and now - last_progress >= grace:
-        fallback = f"rolls back to revision {stable}" if stable else "is marked Degraded"
-        message = (
-            f"waiting: {len(problems)} pod(s) of revision {revision} not ready:"
-            f" {_pod_summary(problems)}; the rollout {fallback} if nothing changes"
-            f" within {spec.progress_deadline_seconds}s of the last progress"
-        )
-        verdict = Verdict(False, True, False, "PodsNotReady", message, True, "PodsNotReady")
-        return out("Paused", verdict, stable, requeue_after=requeue)
+    unready = pods_not_ready(ctx, last_progress, now)
+    if unready is not None:
+        return out("Paused", unready, stable, requeue_after=requeue)
 
     old = sum(d.replicas for d in ctx.deps.values() if d.revision != revision)
     message = f"rolling out revision {revision}: {progress} new pods available, {old} old pods left"
@@ -372,6 +364,23 @@ def _outcome(
         stable,
         requeue_after=requeue,
     )
+
+
+def pods_not_ready(ctx: _Rolling, last_progress: datetime, now: datetime) -> Verdict | None:
+    """The rollout waits on pods of its revision that are not ready (for longer than a
+    grace, and nothing moved meanwhile): it is paused on them until the deadline."""
+    spec, revision, stable = ctx.spec, ctx.revision, ctx.stable
+    grace = timedelta(seconds=unready_grace(spec.progress_deadline_seconds))
+    problems = ctx.problems()
+    if not (any(now - p.since >= grace for p in problems) and now - last_progress >= grace):
+        return None
+    fallback = f"rolls back to revision {stable}" if stable else "is marked Degraded"
+    message = (
+        f"waiting: {len(problems)} pod(s) of revision {revision} not ready:"
+        f" {_pod_summary(problems)}; the rollout {fallback} if nothing changes"
+        f" within {spec.progress_deadline_seconds}s of the last progress"
+    )
+    return Verdict(False, True, False, "PodsNotReady", message, True, "PodsNotReady")
 
 
 def _stalled(reason: str, message: str, reconciling: bool = False) -> Verdict:

@@ -187,7 +187,7 @@ def plan_routed_canary(
         f" canary weight {current:g}%" + (f" -> {weight:g}%" if update else "")
     )
     outcome = step_outcome(
-        ctx, len(steps), progress, describe, actions, last, moved=moved, at_pause=at_pause
+        ctx, len(steps), progress, describe, actions, last, now, moved=moved, at_pause=at_pause
     )
     return replace(outcome, selects=selects)
 
