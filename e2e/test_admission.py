@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from e2e.conftest import Cluster
-from e2e.kube import Operator, eventually
+from e2e.kube import REPO, Operator, eventually
 from e2e.manifests import rollout
 
 
@@ -55,9 +55,11 @@ def broken(change: str) -> dict[str, Any]:
                 }
             }
         case "preview-is-active":
-            spec["strategy"] = {"blueGreen": {"previewService": "web"}}
+            spec["strategy"] = {"blueGreen": {"previewService": spec["service"]["name"]}}
         case "canary-service-is-stable":
-            spec["strategy"] = {"canary": {"steps": [{"setWeight": 5}], "canaryService": "web"}}
+            spec["strategy"] = {
+                "canary": {"steps": [{"setWeight": 5}], "canaryService": spec["service"]["name"]}
+            }
         case "shadow-without-router":
             spec["strategy"] = {
                 "shadow": {"duration": "5m", "then": {"canary": {"steps": [{"setWeight": 50}]}}}
@@ -221,3 +223,11 @@ def test_template_the_api_server_refuses_is_reported_and_ends_at_the_deadline(
     assert deployments[0]["status"].get("availableReplicas") == 2
     assert reasons().count("ApplyFailed") < 5  # said once per new failure, not every pass
     assert operator.alive()
+
+
+def test_every_example_is_accepted_by_the_api_server(cluster: Cluster, namespace: str) -> None:
+    result = cluster.kubectl(
+        "apply", "--dry-run=server", "-n", namespace, "-f", str(REPO / "examples"), check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert "httproute.gateway.networking.k8s.io/web created (server dry run)" in result.stdout

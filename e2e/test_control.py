@@ -52,6 +52,10 @@ def test_abort_mid_rollout_then_retry(
     assert watcher.stop() >= replicas, "\n".join(watcher.trace)
 
     promote = cluster.kubectl("nonstop", "promote", "web", "-n", namespace, check=False)
-    assert promote.returncode == 1 and "Rejected" in promote.stdout and "no steps" in promote.stdout
+    assert (
+        promote.returncode == 1
+        and "Rejected" in promote.stdout
+        and "needs a canary or blue-green strategy" in promote.stdout
+    )
     reasons = {e["reason"] for e in cluster.get("events", "-n", namespace)["items"]}
     assert {"ActionApplied", "ActionRejected", "RolledBack"} <= reasons

@@ -18,6 +18,7 @@ NEEDED = [
     ("list", "rollouts.nonstop.dev"),
     ("watch", "rollouts.nonstop.dev"),
     ("patch", "rollouts.nonstop.dev/status"),
+    ("patch", "rollouts.nonstop.dev"),  # undo: spec.template back to a previous revision
     ("list", "deployments.apps"),
     ("watch", "deployments.apps"),
     ("create", "deployments.apps"),
@@ -28,6 +29,8 @@ NEEDED = [
     ("patch", "services"),
     ("list", "pods"),
     ("list", "endpointslices.discovery.k8s.io"),
+    ("get", "httproutes.gateway.networking.k8s.io"),
+    ("update", "httproutes.gateway.networking.k8s.io"),
     ("create", "events"),
     ("list", "rolloutactions.nonstop.dev"),
     ("watch", "rolloutactions.nonstop.dev"),
