@@ -221,3 +221,47 @@ def test_a_new_revision_mid_canary_supersedes_it(
     assert route_spec(cluster, namespace) == original
     minimum = stable.stop()
     assert minimum >= 4, "\n".join(stable.trace)
+
+
+def test_header_route_rule_is_accepted_and_put_back_after_someone_removes_it(
+    cluster: Cluster, namespace: str, watch_endpoints: Callable[[int], ReadyEndpointWatcher]
+) -> None:
+    steps: list[dict[str, Any]] = [
+        {"setHeaderRoute": {"name": "testers", "match": [{"name": "x-canary", "prefix": "yes"}]}},
+        {"pause": {}},
+    ]
+    _, original, routes, stable = setup(cluster, namespace, watch_endpoints, steps)
+    set_image(cluster, namespace, "registry.example/web:2")
+    at_step(cluster, namespace, 1)
+
+    def header_rule() -> dict[str, Any] | None:
+        rules = route_spec(cluster, namespace)["rules"]
+        return next((r for r in rules if r.get("name") == "nonstop-header-testers-0"), None)
+
+    rule = eventually(header_rule, 60, "header rule")
+    assert rule["matches"][0]["headers"] == [
+        {"type": "RegularExpression", "name": "x-canary", "value": "^yes.*"}
+    ]
+    assert [b["name"] for b in rule["backendRefs"]] == ["web-canary"]
+    assert rule["filters"] == [USER_FILTER]  # the user's rule's filters apply to it too
+
+    # someone removes nonstop's rule by hand: it is put back
+    cluster.kubectl(
+        "patch",
+        "httproute",
+        "web",
+        "-n",
+        namespace,
+        "--type=json",
+        "-p",
+        '[{"op": "remove", "path": "/spec/rules/0"}]',
+    )
+    assert header_rule() is None
+    eventually(header_rule, 30, "header rule put back")
+
+    assert "Applied" in cluster.kubectl("nonstop", "promote-full", "web", "-n", namespace).stdout
+    wait_ready(cluster, namespace)
+    assert route_spec(cluster, namespace) == original
+    routes.stop()
+    minimum = stable.stop()
+    assert minimum >= 4, "\n".join(stable.trace)
