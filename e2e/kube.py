@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 import urllib3
 import yaml
@@ -131,9 +131,88 @@ class Operator:
 
 
 @dataclass
-class ReadyEndpointWatcher:
+class ListWatch:
+    """List once, then watch from the last resourceVersion seen, resuming after every
+    timeout or dropped connection, so that no change is missed; relist only when the API
+    server says the version is too old (410). Subclasses say what to list and what to do
+    with the objects. It shares no code with the operator."""
+
+    _stop: threading.Event = field(default_factory=threading.Event, kw_only=True)
+    _synced: threading.Event = field(default_factory=threading.Event, kw_only=True)
+    _thread: threading.Thread | None = field(default=None, kw_only=True)
+    error: BaseException | None = field(default=None, kw_only=True)
+
+    def _call(self) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, str]]:
+        """The client's list function, its arguments, and its selector arguments."""
+        raise NotImplementedError
+
+    def _listed(self, items: list[dict[str, Any]]) -> None:
+        raise NotImplementedError
+
+    def _changed(self, kind: str, obj: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _run(self) -> None:
+        call, args, selectors = self._call()
+        version: str | None = None
+        try:
+            while not self._stop.is_set():
+                if version is None:
+                    listing = json.loads(call(*args, **selectors, _preload_content=False).data)
+                    self._listed(listing["items"])
+                    version = listing["metadata"]["resourceVersion"]
+                    self._synced.set()
+                try:
+                    version = self._watch(call, args, selectors, version)
+                except ApiException as exc:
+                    if exc.status != 410:
+                        raise
+                    version = None
+                except urllib3.exceptions.ProtocolError:
+                    continue  # the connection dropped: resume from the last version seen
+        except BaseException as exc:  # surfaced by stop()
+            self.error = exc
+            self._synced.set()
+
+    def _watch(
+        self,
+        call: Callable[..., Any],
+        args: tuple[Any, ...],
+        selectors: dict[str, str],
+        version: str,
+    ) -> str:
+        stream = watch.Watch()
+        for event in stream.stream(
+            call, *args, **selectors, resource_version=version, timeout_seconds=5
+        ):
+            obj = event["raw_object"]
+            if event["type"] == "ERROR":
+                raise ApiException(status=obj.get("code"), reason=obj.get("reason"))
+            version = obj["metadata"]["resourceVersion"]
+            if event["type"] != "BOOKMARK":
+                self._changed(event["type"], obj)
+            if self._stop.is_set():
+                stream.stop()
+        return version
+
+    def start(self) -> Self:
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        self._synced.wait(30)
+        return self
+
+    def _join(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=15)
+        if self.error:
+            raise self.error
+
+
+@dataclass
+class ReadyEndpointWatcher(ListWatch):
     """Watches a Service's EndpointSlices and records, for as long as it runs, the smallest
-    number of ready endpoints it ever saw. It shares no code with the operator."""
+    number of ready endpoints it ever saw, and which endpoints were ready when."""
 
     api: client.ApiClient
     namespace: str
@@ -142,10 +221,6 @@ class ReadyEndpointWatcher:
     ready_sets: list[tuple[float, frozenset[str]]] = field(default_factory=list)
     trace: list[str] = field(default_factory=list)
     _slices: dict[str, set[str]] = field(default_factory=dict)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    _synced: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
 
     @property
     def minimum(self) -> int:
@@ -168,59 +243,22 @@ class ReadyEndpointWatcher:
         self.ready_sets.append((time.monotonic(), frozenset(ready)))
         self.trace.append(f"{time.strftime('%H:%M:%S')} {len(ready)} {sorted(ready)} {what}")
 
-    def _run(self) -> None:
-        """List once, then watch from the last resourceVersion seen, resuming after every
-        timeout or dropped connection, so no change is missed; relist only when the API
-        server says the version is too old (410)."""
+    def _call(self) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, str]]:
         discovery = client.DiscoveryV1Api(self.api)
-        selector = f"kubernetes.io/service-name={self.service}"
-        version: str | None = None
-        try:
-            while not self._stop.is_set():
-                if version is None:
-                    listing = json.loads(
-                        discovery.list_namespaced_endpoint_slice(
-                            self.namespace, label_selector=selector, _preload_content=False
-                        ).data
-                    )
-                    self._slices = {s["metadata"]["name"]: self._ready(s) for s in listing["items"]}
-                    version = listing["metadata"]["resourceVersion"]
-                    self._record("list")
-                    self._synced.set()
-                try:
-                    version = self._watch(discovery, selector, version)
-                except ApiException as exc:
-                    if exc.status != 410:
-                        raise
-                    version = None
-                except urllib3.exceptions.ProtocolError:
-                    continue  # the connection dropped: resume from the last version seen
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-            self._synced.set()
+        selector = {"label_selector": f"kubernetes.io/service-name={self.service}"}
+        return discovery.list_namespaced_endpoint_slice, (self.namespace,), selector
 
-    def _watch(self, discovery: client.DiscoveryV1Api, selector: str, version: str) -> str:
-        stream = watch.Watch()
-        for event in stream.stream(
-            discovery.list_namespaced_endpoint_slice,
-            self.namespace,
-            label_selector=selector,
-            resource_version=version,
-            timeout_seconds=5,
-        ):
-            obj = event["raw_object"]
-            if event["type"] == "ERROR":
-                raise ApiException(status=obj.get("code"), reason=obj.get("reason"))
-            name = obj["metadata"]["name"]
-            version = obj["metadata"]["resourceVersion"]
-            if event["type"] == "DELETED":
-                self._slices.pop(name, None)
-            elif event["type"] != "BOOKMARK":
-                self._slices[name] = self._ready(obj)
-            self._record(f"{event['type']} {name} {json.dumps(obj.get('endpoints'))}")
-            if self._stop.is_set():
-                stream.stop()
-        return version
+    def _listed(self, items: list[dict[str, Any]]) -> None:
+        self._slices = {s["metadata"]["name"]: self._ready(s) for s in items}
+        self._record("list")
+
+    def _changed(self, kind: str, obj: dict[str, Any]) -> None:
+        name = obj["metadata"]["name"]
+        if kind == "DELETED":
+            self._slices.pop(name, None)
+        else:
+            self._slices[name] = self._ready(obj)
+        self._record(f"{kind} {name} {json.dumps(obj.get('endpoints'))}")
 
     def wait_for(self, ready: int, timeout: float = 60) -> None:
         """Wait until `ready` endpoints are ready, then measure from there on: a Deployment
@@ -231,93 +269,34 @@ class ReadyEndpointWatcher:
         self.counts = self.counts[-1:]
         self.trace.append("-- measuring from here --")
 
-    def start(self) -> ReadyEndpointWatcher:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        self._synced.wait(30)
-        return self
-
     def stop(self) -> int:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=15)
-        if self.error:
-            raise self.error
+        self._join()
         return self.minimum
 
 
 @dataclass
-class VersionWatcher:
-    """Records every version of one object the API server hands out (list, then watch from
-    that resourceVersion), with the time it arrived. `list_call` is a list function of the
-    official client; the object is picked by name with a field selector."""
+class VersionWatcher(ListWatch):
+    """Records every version of one object the API server hands out, with the time it
+    arrived. `list_call` is a list function of the official client; the object is picked
+    by name with a field selector."""
 
     list_call: Callable[..., Any]
     args: tuple[Any, ...]
     name: str
     versions: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _synced: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-    error: BaseException | None = None
 
-    def _run(self) -> None:
-        selector = f"metadata.name={self.name}"
-        version: str | None = None
-        try:
-            while not self._stop.is_set():
-                if version is None:
-                    listing = json.loads(
-                        self.list_call(
-                            *self.args, field_selector=selector, _preload_content=False
-                        ).data
-                    )
-                    for item in listing["items"]:
-                        self._add(item)
-                    version = listing["metadata"]["resourceVersion"]
-                    self._synced.set()
-                try:
-                    stream = watch.Watch()
-                    for event in stream.stream(
-                        self.list_call,
-                        *self.args,
-                        field_selector=selector,
-                        resource_version=version,
-                        timeout_seconds=5,
-                    ):
-                        obj = event["raw_object"]
-                        if event["type"] == "ERROR":
-                            raise ApiException(status=obj.get("code"), reason=obj.get("reason"))
-                        version = obj["metadata"]["resourceVersion"]
-                        if event["type"] in ("ADDED", "MODIFIED"):
-                            self._add(obj)
-                        if self._stop.is_set():
-                            stream.stop()
-                except ApiException as exc:
-                    if exc.status != 410:
-                        raise
-                    version = None
-                except urllib3.exceptions.ProtocolError:
-                    continue
-        except BaseException as exc:  # surfaced by stop()
-            self.error = exc
-            self._synced.set()
+    def _call(self) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, str]]:
+        return self.list_call, self.args, {"field_selector": f"metadata.name={self.name}"}
 
-    def _add(self, obj: dict[str, Any]) -> None:
+    def _listed(self, items: list[dict[str, Any]]) -> None:
+        for item in items:
+            self._changed("ADDED", item)
+
+    def _changed(self, kind: str, obj: dict[str, Any]) -> None:
         seen = {v["metadata"]["resourceVersion"] for _, v in self.versions[-3:]}
-        if obj["metadata"]["resourceVersion"] not in seen:
+        if kind != "DELETED" and obj["metadata"]["resourceVersion"] not in seen:
             self.versions.append((time.monotonic(), obj))
 
-    def start(self) -> VersionWatcher:
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        self._synced.wait(30)
-        return self
-
     def stop(self) -> list[tuple[float, dict[str, Any]]]:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(timeout=15)
-        if self.error:
-            raise self.error
+        self._join()
         return self.versions

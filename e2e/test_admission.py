@@ -114,13 +114,23 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     cluster.apply(rollout(name="conflict", service="taken"), namespace)
     # a strategy this version does not carry out yet
     later_manifest = rollout(name="later")
+    metric = {
+        "name": "errors",
+        "provider": {"web": {"url": "http://127.0.0.1:9/x", "jsonPath": "$.v"}},
+    }
     later_manifest["spec"]["strategy"] = {
+        "canary": {"steps": [{"analysis": {"metrics": [metric]}}]}
+    }
+    cluster.apply(later_manifest, namespace)
+    # a feature toggle whose ConfigMap does not exist
+    toggle = rollout(name="toggle")
+    toggle["spec"]["strategy"] = {
         "featureToggle": {
             "flag": {"configMap": "flags", "key": "new-ui", "variant": "on"},
             "steps": [{"setWeight": 50}],
         }
     }
-    cluster.apply(later_manifest, namespace)
+    cluster.apply(toggle, namespace)
     # a canary whose HTTPRoute does not exist
     routed = rollout(name="routed")
     routed["spec"]["strategy"] = {"canary": {"steps": [{"setWeight": 50}]}}
@@ -135,7 +145,11 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     conflict = eventually(lambda: stalled("conflict"), 60, "conflict Stalled")
     later = eventually(lambda: stalled("later"), 60, "later Stalled")
     assert "Service taken already exists" in conflict["message"]
-    assert "strategy featureToggle is not available yet" in later["message"]
+    assert "analysis is not available yet" in later["message"]
+    no_flags = eventually(lambda: stalled("toggle"), 60, "toggle Stalled")
+    assert (
+        f"ConfigMap {namespace}/flags named in spec.strategy.featureToggle" in no_flags["message"]
+    )
     missing = eventually(lambda: stalled("routed"), 60, "routed Stalled")
     assert "HTTPRoute " + namespace + "/missing named in spec.trafficRouting" in missing["message"]
     assert conflict["phase"] == later["phase"] == "Degraded"
@@ -146,7 +160,12 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     assert now["spec"] == theirs["spec"]
     assert now["metadata"].get("ownerReferences") is None
     reasons = {e["reason"] for e in cluster.get("events", "-n", namespace)["items"]}
-    assert {"ServiceConflict", "StrategyNotAvailable", "HTTPRouteNotFound"} <= reasons
+    assert {
+        "ServiceConflict",
+        "StrategyNotAvailable",
+        "HTTPRouteNotFound",
+        "FlagDocumentNotFound",
+    } <= reasons
 
     # the operator is still the same process, and still working
     assert operator.alive() and operator.proc is not None and operator.proc.pid == pid

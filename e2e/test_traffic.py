@@ -67,6 +67,13 @@ def setup(
     return first, original, watch_route(cluster, namespace), watch_endpoints(4)
 
 
+def weight_is(cluster: Cluster, namespace: str, weight: float) -> None:
+    def shown() -> bool:
+        return canary_weight(cluster.get("httproute", "web", "-n", namespace)) == weight
+
+    eventually(shown, 60, f"canary weight {weight}%")
+
+
 def at_step(cluster: Cluster, namespace: str, index: int, revision: str | None = None) -> None:
     def there() -> bool:
         st = status(cluster, namespace)
@@ -133,9 +140,7 @@ def test_indefinite_pause_waits_for_promote_and_abort_gives_stable_all_traffic_a
     # a third revision, aborted at the pause
     set_image(cluster, namespace, "registry.example/web:3")
     at_step(cluster, namespace, 1)
-    eventually(
-        lambda: canary_weight(cluster.get("httproute", "web", "-n", namespace)) == 25, 60, "25%"
-    )
+    weight_is(cluster, namespace, 25)
     asked = time.monotonic()
     assert "Applied" in cluster.kubectl("nonstop", "abort", "web", "-n", namespace).stdout
     answered = time.monotonic()
@@ -196,9 +201,7 @@ def test_a_new_revision_mid_canary_supersedes_it(
     set_image(cluster, namespace, "registry.example/web:2")
     at_step(cluster, namespace, 1)
     second = status(cluster, namespace)["currentRevision"]
-    eventually(
-        lambda: canary_weight(cluster.get("httproute", "web", "-n", namespace)) == 25, 60, "25%"
-    )
+    weight_is(cluster, namespace, 25)
 
     set_image(cluster, namespace, "registry.example/web:3")
     third = eventually(

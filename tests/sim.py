@@ -29,7 +29,13 @@ from nonstop.plan import (
     ServiceView,
     plan,
 )
-from nonstop.plan.model import REVISION_LABEL, TEMPLATE_ANNOTATION, SetTemplate, UpdateRoute
+from nonstop.plan.model import (
+    REVISION_LABEL,
+    TEMPLATE_ANNOTATION,
+    SetTemplate,
+    UpdateConfigMap,
+    UpdateRoute,
+)
 from nonstop.plan.resources import revision_hash
 from nonstop.plan.views import rollout_view, service_view
 
@@ -115,6 +121,8 @@ class World:
     min_ready_seen: int | None = None
     max_pods_seen: int = 0
     undone_to: list[str] = field(default_factory=list)
+    restarts: int = 0  # container restarts of the current revision's pods
+    config_map: dict[str, Any] | None = None  # the feature toggle's flag document
 
     @property
     def service(self) -> ServiceView | None:
@@ -186,6 +194,9 @@ class World:
             services=tuple(v for n, v in views.items() if v is not main),
             route=copy.deepcopy(self.route),
             route_error=None if self.route else "it does not exist",
+            restarts=self.restarts,
+            config_map=copy.deepcopy(self.config_map),
+            config_map_error=None if self.config_map else "it does not exist",
         )
 
     def step(self, settle: bool = True) -> Plan:
@@ -217,6 +228,12 @@ class World:
                 assert version == int(self.route["metadata"]["resourceVersion"]), "stale write"
                 self.route = copy.deepcopy(action.body)
                 self.route["metadata"]["resourceVersion"] = str(version + 1)
+            elif isinstance(action, UpdateConfigMap):
+                assert self.config_map is not None
+                version = int(action.body["metadata"]["resourceVersion"])
+                assert version == int(self.config_map["metadata"]["resourceVersion"]), "stale"
+                self.config_map = copy.deepcopy(action.body)
+                self.config_map["metadata"]["resourceVersion"] = str(version + 1)
             elif isinstance(action, SetTemplate):
                 self.raw["spec"]["template"] = copy.deepcopy(action.template)
                 self.raw["metadata"]["generation"] += 1

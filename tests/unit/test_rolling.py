@@ -165,15 +165,12 @@ def test_paused_rollout_makes_no_changes_and_does_not_abort() -> None:
     world.run_until("Healthy")
 
 
-def test_unsupported_strategy_is_stalled_and_changes_nothing() -> None:
-    raw = rollout_raw(
-        strategy={
-            "featureToggle": {
-                "flag": {"configMap": "flags", "key": "new-ui", "variant": "on"},
-                "steps": [{"setWeight": 50}],
-            }
-        }
-    )
+def test_unsupported_part_of_a_strategy_is_stalled_and_changes_nothing() -> None:
+    metric = {
+        "name": "errors",
+        "provider": {"web": {"url": "http://127.0.0.1:9/x", "jsonPath": "$.v"}},
+    }
+    raw = rollout_raw(strategy={"canary": {"steps": [{"analysis": {"metrics": [metric]}}]}})
     world = World(raw)
     decision = world.step()
     assert decision.actions == ()

@@ -54,6 +54,31 @@ class ActionRecord(ApiModel):
     revision: str | None = Field(default=None, description="undo: the revision it went back to.")
 
 
+class ShadowRecord(ApiModel):
+    """The shadow phase of one revision: when mirroring began (all shadow pods ready and the
+    mirror in the route), their restarts then, and when the phase passed."""
+
+    revision: str
+    started_at: Time | None = None
+    restarts: int = 0
+    passed_at: Time | None = None
+
+
+class FlagStatus(ApiModel):
+    """The flag a feature-toggle rollout moves, as read back from its ConfigMap."""
+
+    config_map: str
+    key: str
+    variant: str
+    revision: str
+    state: str
+    weight: float = Field(description="Share (%) of users that get the new variant.")
+
+    @property
+    def identity(self) -> tuple[str, str, str, str]:
+        return (self.config_map, self.key, self.variant, self.revision)
+
+
 class RolloutStatus(ApiModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -76,6 +101,8 @@ class RolloutStatus(ApiModel):
     abort: Abort | None = None
     held: bool | None = Field(default=None, description="Paused by a RolloutAction.")
     last_action: ActionRecord | None = None
+    shadow: ShadowRecord | None = None
+    flag: FlagStatus | None = None
     conditions: list[Condition] = Field(default_factory=list)
 
     def condition(self, type_: str) -> Condition | None:

@@ -14,6 +14,7 @@ from nonstop.plan.model import (
     EnsureService,
     ScaleDeployment,
     SetTemplate,
+    UpdateConfigMap,
     UpdateRoute,
 )
 
@@ -30,6 +31,8 @@ def describe(action: Action) -> str:
             return f"delete Deployment {name}"
         case UpdateRoute(body=body):
             return f"update HTTPRoute {body['metadata']['name']}"
+        case UpdateConfigMap(body=body):
+            return f"update ConfigMap {body['metadata']['name']}"
         case SetTemplate(revision=revision):
             return f"set spec.template back to revision {revision}"
     raise AssertionError(action)
@@ -53,6 +56,8 @@ def apply(
                     kube.delete_deployment(namespace, name)
                 case UpdateRoute(body=body):
                     kube.replace_route(body)
+                case UpdateConfigMap(body=body):
+                    kube.replace_config_map(body)
                 case SetTemplate(template=template):
                     kube.set_rollout_template(namespace, rollout, template, generation)
         except ApiException as exc:

@@ -103,6 +103,15 @@ class Kube:
     def get_route(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._request("GET", f"{HTTP_ROUTES.format(namespace=namespace)}/{name}")
 
+    def get_config_map(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._request("GET", f"/api/v1/namespaces/{namespace}/configmaps/{name}")
+
+    def replace_config_map(self, body: dict[str, Any]) -> None:
+        """PUT the whole ConfigMap; its resourceVersion makes a concurrent change a 409."""
+        meta = body["metadata"]
+        path = f"/api/v1/namespaces/{meta['namespace']}/configmaps/{meta['name']}"
+        self._request("PUT", path, body=body)
+
     def list_actions(self, namespace: str) -> list[dict[str, Any]]:
         listing = self._request(
             "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/rolloutactions"

@@ -16,6 +16,7 @@ from nonstop.plan.views import (
     pending_action,
     pod_problem,
     ready_endpoints,
+    restart_count,
     service_view,
 )
 
@@ -40,6 +41,7 @@ def observe(kube: Kube, rollout: RolloutView) -> Observed:
         a for a in (pending_action(raw, name) for raw in kube.list_actions(ns)) if a is not None
     )
     route, route_error = _route(kube, rollout)
+    config_map, config_map_error = _config_map(kube, rollout)
     return Observed(
         deployments=deployments,
         unready_pods=problems,
@@ -49,7 +51,22 @@ def observe(kube: Kube, rollout: RolloutView) -> Observed:
         services=others,
         route=route,
         route_error=route_error,
+        restarts=restart_count(pods),
+        config_map=config_map,
+        config_map_error=config_map_error,
     )
+
+
+def _config_map(kube: Kube, rollout: RolloutView) -> tuple[dict[str, Any] | None, str | None]:
+    spec = rollout.spec
+    if spec is None or spec.strategy.feature_toggle is None:
+        return None, None
+    name = spec.strategy.feature_toggle.flag.config_map
+    try:
+        raw = kube.get_config_map(rollout.meta.namespace, name)
+    except ApiException as exc:
+        return None, f"{exc.status} {exc.reason}"
+    return raw, None if raw is not None else "it does not exist"
 
 
 def _service(kube: Kube, namespace: str, name: str, uid: str) -> ServiceView | None:

@@ -132,8 +132,17 @@ def _undo(
     )
 
 
+def _in_steps(status: RolloutStatus, revision: str) -> bool:
+    """A rollout of this revision is under way (a feature toggle's revision is stable while
+    its flag moves, so the phase says it, not the stable revision)."""
+    return status.current_revision == revision and (
+        status.stable_revision not in (None, revision)
+        or (status.flag is not None and status.phase != "Healthy")
+    )
+
+
 def _promotion(status: RolloutStatus, revision: str) -> tuple[RolloutStatus, str | None]:
-    if status.current_revision != revision or status.stable_revision in (None, revision):
+    if not _in_steps(status, revision):
         return status, f"nothing to promote: revision {revision} is not in its steps"
     if status.abort is not None and status.abort.revision == revision:
         return status, f"revision {revision} is aborted: retry it first"
@@ -149,7 +158,7 @@ def _effect(  # noqa: PLR0911  (one answer per verb reads clearest)
         case "abort":
             if aborted:
                 return status, f"revision {revision} is already aborted"
-            if status.stable_revision == revision and status.current_revision == revision:
+            if status.stable_revision == revision and not _in_steps(status, revision):
                 return status, f"nothing to abort: revision {revision} is the stable revision"
             abort = Abort(
                 revision=revision, at=now, reason="AbortedByUser", message=f"aborted by {said}"
@@ -159,7 +168,8 @@ def _effect(  # noqa: PLR0911  (one answer per verb reads clearest)
             if not aborted:
                 return status, f"nothing to retry: revision {revision} is not aborted"
             # a fresh start: no abort, and a new deadline from now
-            return status.model_copy(update={"abort": None, "last_progress_time": None}), None
+            fresh = {"abort": None, "last_progress_time": None, "current_step_index": None}
+            return status.model_copy(update=fresh), None
         case "pause":
             return status.model_copy(update={"held": True}), None
         case "resume":

@@ -103,6 +103,9 @@ class Observed:
     services: tuple[ServiceView, ...] = ()  # the strategy's other Services (canary, preview)
     route: dict[str, Any] | None = None  # the HTTPRoute of spec.trafficRouting, as read
     route_error: str | None = None  # why it could not be read
+    restarts: int = 0  # container restarts of the current revision's pods
+    config_map: dict[str, Any] | None = None  # the feature toggle's flag document
+    config_map_error: str | None = None
 
     def other_service(self, name: str) -> ServiceView | None:
         return next((s for s in self.services if s.name == name), None)
@@ -144,6 +147,14 @@ class UpdateRoute:
 
 
 @dataclass(frozen=True)
+class UpdateConfigMap:
+    """Replace the ConfigMap with this body (with the resourceVersion that was read)."""
+
+    body: dict[str, Any]
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class SetTemplate:
     """Undo: put a previous revision's pod template back into the Rollout's spec.
     Applied after the status (which records the undo) is saved."""
@@ -158,6 +169,7 @@ Action = (
     | ScaleDeployment
     | DeleteDeployment
     | UpdateRoute
+    | UpdateConfigMap
     | SetTemplate
 )
 

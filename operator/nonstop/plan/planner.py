@@ -28,15 +28,18 @@ from nonstop.plan.model import (
     RolloutView,
     ScaleDeployment,
     SetTemplate,
+    UpdateConfigMap,
     UpdateRoute,
 )
 from nonstop.plan.resources import revision_hash, selector_string, service_actions
 from nonstop.plan.rolling import Outcome, plan_rolling
 from nonstop.plan.routed import plan_routed_canary
 from nonstop.plan.routing import RoutingError, route_shares
+from nonstop.plan.shadow import plan_shadow
 from nonstop.plan.steps import Promotion, step_kind
+from nonstop.plan.toggle import plan_feature_toggle
 
-AVAILABLE_STRATEGIES = {"rolling", "canary", "blueGreen"}
+AVAILABLE_STRATEGIES = {"rolling", "canary", "blueGreen", "shadow", "featureToggle"}
 STALLED_REQUEUE = 60.0
 
 # Entering one of these states (for a given revision) is worth an Event.
@@ -73,7 +76,7 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
     pending = next_action(observed.actions)
     promotion: Promotion = None
     if pending is not None:
-        has_steps = spec.strategy.canary is not None or spec.strategy.blue_green is not None
+        has_steps = spec.strategy.name in ("canary", "blueGreen", "shadow", "featureToggle")
         control = apply_action(
             rollout,
             revision,
@@ -124,6 +127,10 @@ def _strategy(
 ) -> Outcome:
     if spec.strategy.canary is not None and spec.traffic_routing is not None:
         return plan_routed_canary(rollout, spec, revision, observed, now, promotion)
+    if spec.strategy.feature_toggle is not None:
+        return plan_feature_toggle(rollout, spec, revision, observed, now, promotion)
+    if spec.strategy.shadow is not None:
+        return plan_shadow(rollout, spec, revision, observed, now, promotion)
     if spec.strategy.blue_green is not None:
         return plan_blue_green(rollout, spec, revision, observed, now, promotion)
     if spec.strategy.canary is not None:
@@ -142,37 +149,9 @@ def semantic_problem(
             f"strategy {name} is not available yet in this version of nonstop"
             f" (available: {', '.join(sorted(AVAILABLE_STRATEGIES))}). Nothing was changed.",
         )
-    if spec.strategy.canary is not None:
-        kinds = {step_kind(s) for s in spec.strategy.canary.steps}
-        if "setHeaderRoute" in kinds and spec.traffic_routing is None:
-            return (
-                "InvalidSpec",
-                "setHeaderRoute steps need spec.trafficRouting. Nothing was changed.",
-            )
-        if "analysis" in kinds or spec.strategy.canary.analysis is not None:
-            return (
-                "StrategyNotAvailable",
-                "analysis is not available yet in this version of nonstop. Nothing was changed.",
-            )
-    if spec.strategy.blue_green is not None:
-        if spec.traffic_routing is not None:
-            return (
-                "InvalidSpec",
-                "blueGreen switches Services, not route weights: remove spec.trafficRouting"
-                " (or use canary). Nothing was changed.",
-            )
-        if spec.strategy.blue_green.preview_service == spec.service.name:
-            return (
-                "InvalidSpec",
-                "blueGreen.previewService must differ from spec.service.name. Nothing was changed.",
-            )
-        if spec.strategy.blue_green.pre_promotion_analysis or (
-            spec.strategy.blue_green.post_promotion_analysis
-        ):
-            return (
-                "StrategyNotAvailable",
-                "analysis is not available yet in this version of nonstop. Nothing was changed.",
-            )
+    problem = _strategy_problem(spec)
+    if problem is not None:
+        return problem
     for service in (observed.service, *observed.services):
         if service is not None and not service.owned:
             return (
@@ -180,6 +159,48 @@ def semantic_problem(
                 f"Service {service.name} already exists and does not belong to this Rollout."
                 " Nothing was changed: pick another name for it in the spec, or delete that"
                 " Service so that nonstop can create its own.",
+            )
+    return None
+
+
+def _strategy_problem(spec: RolloutSpec) -> tuple[str, str] | None:
+    """Parts of the chosen strategy this version cannot carry out, or that contradict."""
+    shadow = spec.strategy.shadow
+    canary = spec.strategy.canary or (shadow.then.canary if shadow else None)
+    blue_green = spec.strategy.blue_green or (shadow.then.blue_green if shadow else None)
+    if shadow is not None and shadow.analysis is not None:
+        return (
+            "StrategyNotAvailable",
+            "analysis is not available yet in this version of nonstop. Nothing was changed.",
+        )
+    if canary is not None:
+        kinds = {step_kind(s) for s in canary.steps}
+        if "setHeaderRoute" in kinds and spec.traffic_routing is None:
+            return (
+                "InvalidSpec",
+                "setHeaderRoute steps need spec.trafficRouting. Nothing was changed.",
+            )
+        if "analysis" in kinds or canary.analysis is not None:
+            return (
+                "StrategyNotAvailable",
+                "analysis is not available yet in this version of nonstop. Nothing was changed.",
+            )
+    if blue_green is not None:
+        if spec.traffic_routing is not None and shadow is None:
+            return (
+                "InvalidSpec",
+                "blueGreen switches Services, not route weights: remove spec.trafficRouting"
+                " (or use canary). Nothing was changed.",
+            )
+        if blue_green.preview_service == spec.service.name:
+            return (
+                "InvalidSpec",
+                "blueGreen.previewService must differ from spec.service.name. Nothing was changed.",
+            )
+        if blue_green.pre_promotion_analysis or blue_green.post_promotion_analysis:
+            return (
+                "StrategyNotAvailable",
+                "analysis is not available yet in this version of nonstop. Nothing was changed.",
             )
     return None
 
@@ -216,7 +237,7 @@ def _status(
         step=outcome.step,
         current_step_index=outcome.step_index,
         step_started_at=outcome.step_started_at,
-        weights=_weights(rollout, spec, observed, revision, outcome.stable_revision),
+        weights=_weights(rollout, spec, observed, revision, outcome),
         last_progress_time=outcome.last_progress,
         paused_since=(prev.paused_since or now)
         if paused and prev.phase == "Paused"
@@ -225,18 +246,24 @@ def _status(
         abort=outcome.abort,
         held=prev.held,
         last_action=prev.last_action,
+        flag=outcome.flag,
+        shadow=outcome.shadow
+        or (prev.shadow if prev.shadow and prev.shadow.revision == revision else None),
         conditions=conditions(prev.conditions, outcome.verdict, rollout.meta.generation, now),
     )
     return status.model_copy(update=_counts(observed, revision))
 
 
 def _weights(
-    rollout: RolloutView, spec: RolloutSpec, observed: Observed, revision: str, stable: str | None
+    rollout: RolloutView, spec: RolloutSpec, observed: Observed, revision: str, outcome: Outcome
 ) -> Weights:
-    """What the router says when there is one (read back from it), else the pod shares."""
+    """What the router (or the flag) says when there is one, read back from it; else the
+    pod shares."""
+    if outcome.flag is not None:
+        return Weights(stable=round(100 - outcome.flag.weight, 4), canary=outcome.flag.weight)
     shares = route_shares(spec, rollout.meta, observed)
     if shares is None:
-        return traffic_shares(observed, revision, stable)
+        return traffic_shares(observed, revision, outcome.stable_revision)
     return Weights(stable=round(shares[0], 2), canary=round(shares[1], 2), mirror=shares[2])
 
 
@@ -302,6 +329,7 @@ def _events(
                 )
             )
 
+    events.extend(outcome.events)
     events.extend(_traffic_events(actions, observed))
     notes = []
     for action in actions:
@@ -349,6 +377,8 @@ def _traffic_events(actions: list[Action], observed: Observed) -> list[EventSpec
     for action in actions:
         if isinstance(action, UpdateRoute):
             events.append(EventSpec("Normal", "TrafficRouted", action.note))
+        elif isinstance(action, UpdateConfigMap):
+            events.append(EventSpec("Normal", "FlagUpdated", action.note))
         elif isinstance(action, EnsureService):
             name = action.body["metadata"]["name"]
             new = action.body["spec"]["selector"].get(REVISION_LABEL)

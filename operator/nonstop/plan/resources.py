@@ -156,6 +156,12 @@ def other_services(spec: RolloutSpec) -> tuple[str, ...]:
         return (spec.strategy.canary.canary_service or f"{spec.service.name}-canary",)
     if spec.strategy.blue_green is not None:
         return (spec.strategy.blue_green.preview_service,)
+    shadow = spec.strategy.shadow
+    if shadow is not None:  # the shadow's Service is the one its `then` strategy uses next
+        if shadow.then.blue_green is not None:
+            return (shadow.then.blue_green.preview_service,)
+        if shadow.then.canary is not None:
+            return (shadow.then.canary.canary_service or f"{spec.service.name}-canary",)
     return ()
 
 

@@ -12,13 +12,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from nonstop.api import Abort, RolloutSpec
-from nonstop.api.status import Phase
+from nonstop.api.status import FlagStatus, Phase, ShadowRecord
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import (
     Action,
     CreateDeployment,
     DeleteDeployment,
     DeploymentView,
+    EventSpec,
     Observed,
     PodProblem,
     RolloutView,
@@ -54,6 +55,9 @@ class Outcome:
     # Service name -> the revision it selects (None: every revision). None: only
     # spec.service, selecting every revision (rolling, canary without a router).
     selects: dict[str, str | None] | None = None
+    shadow: ShadowRecord | None = None  # the shadow strategy's record for this revision
+    flag: FlagStatus | None = None  # the feature toggle's flag, as read back
+    events: tuple[EventSpec, ...] = ()  # strategy-specific Events of this pass
 
 
 def stable_revision(

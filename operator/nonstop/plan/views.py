@@ -173,3 +173,12 @@ def ready_endpoints(slices: list[dict[str, Any]]) -> int | None:
                     ref.get("uid") or ref.get("name") or ",".join(endpoint.get("addresses", []))
                 )
     return len(ready)
+
+
+def restart_count(pods: list[dict[str, Any]]) -> int:
+    """Container restarts over the pods (the shadow verdict counts them)."""
+    return sum(
+        int(c.get("restartCount", 0))
+        for pod in pods
+        for c in (pod.get("status") or {}).get("containerStatuses") or []
+    )

@@ -1,5 +1,6 @@
 """Traffic routers: pure read and render of the objects that split traffic. No client, no I/O."""
 
+from nonstop.traffic.flagd import FlagError, FlagView, flag_weight, read_flag, set_weight
 from nonstop.traffic.gateway import (
     ORIGINAL_WEIGHTS_ANNOTATION,
     WEIGHT_SCALE,
@@ -17,13 +18,18 @@ from nonstop.traffic.gateway import (
 __all__ = [
     "ORIGINAL_WEIGHTS_ANNOTATION",
     "WEIGHT_SCALE",
+    "FlagError",
+    "FlagView",
     "HeaderMatch",
     "HeaderRoute",
     "MirrorSpec",
     "RouteError",
     "desired_route",
+    "flag_weight",
+    "read_flag",
     "read_mirror_percent",
     "read_weights",
     "route_drift",
+    "set_weight",
     "strip_route",
 ]
