@@ -31,6 +31,8 @@ NEEDED = [
     ("list", "endpointslices.discovery.k8s.io"),
     ("get", "httproutes.gateway.networking.k8s.io"),
     ("update", "httproutes.gateway.networking.k8s.io"),
+    ("get", "configmaps"),  # a feature toggle's flag document
+    ("update", "configmaps"),
     ("create", "events"),
     ("list", "rolloutactions.nonstop.dev"),
     ("watch", "rolloutactions.nonstop.dev"),

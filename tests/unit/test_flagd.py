@@ -381,7 +381,7 @@ def test_the_document_is_named_as_the_caller_says() -> None:
 
 
 def test_a_long_flag_list_is_cut() -> None:
-    flags = {f"f{i}": {} for i in range(25)}
+    flags: dict[str, Any] = {f"f{i}": {} for i in range(25)}
     with pytest.raises(FlagError, match=r"\(flags: f0, f1, .*, f19 and 5 more\)$"):
         read_flag(json.dumps({"flags": flags}), KEY, VARIANT)
 

@@ -114,6 +114,19 @@ def test_a_broken_document_stops_the_rollout_and_changes_nothing() -> None:
         assert words in stalled.message
 
 
+def test_a_targeting_rule_someone_else_wrote_is_not_overwritten() -> None:
+    theirs = DOCUMENT.replace(
+        '"defaultVariant": "off"\n',
+        '"defaultVariant": "off",\n      "targeting": {"if": [{"var": "beta"}, "on"]}\n',
+    )
+    assert theirs != DOCUMENT
+    world = toggle_world(document=theirs)
+    assert world.step().actions == ()
+    stalled = world.status.condition("Stalled")
+    assert stalled is not None and stalled.reason == "FlagDocumentInvalid"
+    assert "targeting rule nonstop did not write" in stalled.message
+
+
 def test_a_missing_config_map_is_reported() -> None:
     world = toggle_world()
     world.config_map = None

@@ -79,11 +79,18 @@ def plan_feature_toggle(
     assert toggle is not None
     flag, meta, prev = toggle.flag, rollout.meta, rollout.status
     config_map, document = _document(flag, meta, observed)
+    source = f"ConfigMap {meta.namespace}/{flag.config_map} key {flag.file}"
     try:
-        current = read_flag(document, flag.key, flag.variant)
+        current = read_flag(document, flag.key, flag.variant, source=source)
     except FlagError as exc:
-        where = f"ConfigMap {meta.namespace}/{flag.config_map} key {flag.file}"
-        raise RoutingError("FlagDocumentInvalid", f"{where}: {exc}") from exc
+        raise RoutingError("FlagDocumentInvalid", str(exc)) from exc
+    if not current.owned:
+        raise RoutingError(
+            "FlagDocumentInvalid",
+            f"{source}: flag {flag.key} has a targeting rule nonstop did not write; nonstop"
+            " owns the targeting of the flag it rolls out: remove the rule (or roll out"
+            " another flag)",
+        )
 
     ctx = rolling_context(rollout, spec, revision, observed, SURGE, UNAVAILABLE)
     record = FlagStatus(
@@ -104,7 +111,7 @@ def plan_feature_toggle(
     def flag_to(weight: float) -> tuple[list[Action], bool]:
         if current.weight == flag_weight(weight):
             return [], True
-        text = set_weight(document, flag.key, flag.variant, weight)
+        text = set_weight(document, flag.key, flag.variant, weight, source=source)
         note = f"flag {flag.key} in ConfigMap {flag.config_map}: {flag.variant} {current.weight:g}% -> {weight:g}%"
         return [_write(config_map, flag.file, text, note)], False
 

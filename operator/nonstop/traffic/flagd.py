@@ -67,7 +67,10 @@ pairs in order, returning the first variant whose cumulative range holds the buc
   ``(uint64(h) * total) >> 32`` with ``h = murmur3.StringSum32(value)`` of the string's
   bytes. Older versions mapped the hash to 100 buckets
   (``int(abs(int32(h)) / MaxInt32 * 100)``), see the spec
-  https://flagd.dev/reference/specifications/custom-operations/fractional-operation-spec/.
+  https://flagd.dev/reference/specifications/custom-operations/fractional-operation-spec/:
+  there the share is still W / total but in whole percents (0.5% acts as 1%), and
+  evaluators from before relative weights (2024) want percentages summing to 100, so they
+  answer null (defaultVariant, for everyone) to nonstop's 10000-sum weights.
 
 So the same user may land differently under different evaluators (different bytes are
 hashed), but within any one of them a key gets the first listed variant exactly when its
