@@ -19,6 +19,7 @@ demo: $(VENV)/.installed
 # local control plane. This is what .ci/run runs.
 test: $(VENV)/.installed lint
 	bash e2e/cluster/build.sh
+	bash e2e/prometheus/install.sh
 	$(PY) -m pytest tests e2e -p no:cacheprovider
 
 unit: $(VENV)/.installed
@@ -26,6 +27,7 @@ unit: $(VENV)/.installed
 
 e2e: $(VENV)/.installed
 	bash e2e/cluster/build.sh
+	bash e2e/prometheus/install.sh
 	$(PY) -m pytest e2e -p no:cacheprovider
 
 lint: $(VENV)/.installed
@@ -38,6 +40,7 @@ lint: $(VENV)/.installed
 crd: $(VENV)/.installed
 	$(VENV)/bin/nonstop crd rollouts > crds/rollouts.nonstop.dev.yaml
 	$(VENV)/bin/nonstop crd rolloutactions > crds/rolloutactions.nonstop.dev.yaml
+	$(VENV)/bin/nonstop crd analysistemplates > crds/analysistemplates.nonstop.dev.yaml
 	cp crds/*.yaml helm/nonstop/crds/
 
 cluster-up:

@@ -29,9 +29,12 @@ from nonstop.plan import (
     ServiceView,
     plan,
 )
+from nonstop.plan.analysis import fold
 from nonstop.plan.model import (
     REVISION_LABEL,
     TEMPLATE_ANNOTATION,
+    Measure,
+    Reading,
     SetTemplate,
     UpdateConfigMap,
     UpdateRoute,
@@ -123,6 +126,13 @@ class World:
     undone_to: list[str] = field(default_factory=list)
     restarts: int = 0  # container restarts of the current revision's pods
     config_map: dict[str, Any] | None = None  # the feature toggle's flag document
+    # what the metric providers answer, by metric name: a value, samples (a comparison:
+    # canary, stable), or an error message
+    metrics: dict[str, float | str | tuple[tuple[float, ...], tuple[float, ...]]] = field(
+        default_factory=dict
+    )
+    measured: list[Measure] = field(default_factory=list)
+    templates: dict[str, Any] = field(default_factory=dict)
 
     @property
     def service(self) -> ServiceView | None:
@@ -197,6 +207,7 @@ class World:
             restarts=self.restarts,
             config_map=copy.deepcopy(self.config_map),
             config_map_error=None if self.config_map else "it does not exist",
+            templates=dict(self.templates),
         )
 
     def step(self, settle: bool = True) -> Plan:
@@ -208,15 +219,27 @@ class World:
         for answer in decision.answers:  # answered actions are no longer pending
             self.answers.append(answer)
             self.actions = [a for a in self.actions if a.name != answer.name]
-        status = RolloutStatus.model_validate(
-            decision.status.model_dump(by_alias=True, mode="json")
-        )
+        readings = [(m, *self.read(m)) for m in decision.actions if isinstance(m, Measure)]
+        self.measured.extend(m for m, _, _ in readings)
+        folded = fold(decision.status, readings, self.now)
+        status = RolloutStatus.model_validate(folded.model_dump(by_alias=True, mode="json"))
         self.raw["status"] = status.model_dump(by_alias=True, mode="json", exclude_none=True)
         self.record()
         if settle:
             self.settle()
         self.record()
         return decision
+
+    def read(self, measure: Measure) -> tuple[Reading, Reading | None]:
+        answer = self.metrics.get(measure.metric.name, 0.0)
+        if isinstance(answer, str):
+            return Reading(error=answer), Reading(
+                error=answer
+            ) if measure.stable_variables else None
+        if isinstance(answer, tuple):
+            canary, stable = answer
+            return Reading(canary[0], canary), Reading(stable[0], stable)
+        return Reading(answer, (answer,)), None
 
     def apply(self, decision: Plan) -> None:
         for action in decision.actions:

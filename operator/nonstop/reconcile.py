@@ -11,8 +11,10 @@ from nonstop.kube.apply import apply
 from nonstop.kube.client import Kube
 from nonstop.kube.observe import observe
 from nonstop.plan import plan
-from nonstop.plan.model import SetTemplate
+from nonstop.plan.analysis import fold
+from nonstop.plan.model import Measure, SetTemplate
 from nonstop.plan.views import rollout_view
+from nonstop.providers import read
 
 log = structlog.get_logger("nonstop.reconcile")
 RETRY_AFTER_FAILURE = 3.0
@@ -53,7 +55,11 @@ def reconcile(kube: Kube, namespace: str, name: str, now: datetime | None = None
         kube.post_event(raw, "Warning", "ApplyFailed", said)
     _last_failure[(namespace, name)] = said
 
-    new_status = status_body(decision.status)
+    readings = [(m, *read(kube, namespace, m)) for m in decision.actions if isinstance(m, Measure)]
+    for measure, reading, _ in readings:
+        bound.info("measured", run=measure.run, metric=measure.metric.name, error=reading.error)
+    status = fold(decision.status, readings, now or datetime.now(UTC))
+    new_status = status_body(status)
     if new_status != status_body(view.status):
         kube.patch_rollout_status(namespace, name, new_status)
     if later:

@@ -11,15 +11,20 @@ from pydantic import ValidationError
 
 from nonstop.api import RolloutSpec
 from nonstop.api.base import duration_seconds
-from nonstop.api.crd import action_crd, rollout_crd
+from nonstop.api.crd import action_crd, rollout_crd, template_crd
 from tests.sim import rollout_raw
 
 CRD_FILE = Path(__file__).parents[2] / "crds" / "rollouts.nonstop.dev.yaml"
 ACTION_CRD_FILE = CRD_FILE.with_name("rolloutactions.nonstop.dev.yaml")
+TEMPLATE_CRD_FILE = CRD_FILE.with_name("analysistemplates.nonstop.dev.yaml")
 
 
 def test_committed_crds_match_the_models() -> None:
-    for path, made in ((CRD_FILE, rollout_crd()), (ACTION_CRD_FILE, action_crd())):
+    for path, made in (
+        (CRD_FILE, rollout_crd()),
+        (ACTION_CRD_FILE, action_crd()),
+        (TEMPLATE_CRD_FILE, template_crd()),
+    ):
         assert yaml.safe_load(path.read_text()) == made, f"{path.name} drifted: run `make crd`"
 
 

@@ -170,7 +170,10 @@ def test_unsupported_part_of_a_strategy_is_stalled_and_changes_nothing() -> None
         "name": "errors",
         "provider": {"web": {"url": "http://127.0.0.1:9/x", "jsonPath": "$.v"}},
     }
-    raw = rollout_raw(strategy={"canary": {"steps": [{"analysis": {"metrics": [metric]}}]}})
+    post = {"metrics": [metric]}
+    raw = rollout_raw(
+        strategy={"blueGreen": {"previewService": "web-preview", "postPromotionAnalysis": post}}
+    )
     world = World(raw)
     decision = world.step()
     assert decision.actions == ()

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from nonstop.api.action import ACTION_KIND, ACTION_PLURAL, RolloutActionSpec, RolloutActionStatus
-from nonstop.api.spec import GROUP, KIND, PLURAL, VERSION, RolloutSpec
+from nonstop.api.spec import GROUP, KIND, PLURAL, VERSION, AnalysisTemplateSpec, RolloutSpec
 from nonstop.api.status import RolloutStatus
 
 SHORT_NAMES = ["nro"]  # "ro" is Argo Rollouts'
@@ -198,6 +198,25 @@ def action_crd() -> dict[str, Any]:
             {"name": "Action", "type": "string", "jsonPath": ".spec.action"},
             {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
             {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ],
+    )
+
+
+def template_crd() -> dict[str, Any]:
+    """The CustomResourceDefinition of AnalysisTemplate (reusable metrics)."""
+    spec = model_schema(AnalysisTemplateSpec)
+    spec["description"] = "Metrics that Rollouts in this namespace use by name."
+    return _crd(
+        kind="AnalysisTemplate",
+        plural="analysistemplates",
+        short_name="nat",
+        description="Metrics defined once per namespace, used by Rollouts' analysis by name.",
+        spec=spec,
+        status={"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        subresources={},
+        columns=[
+            {"name": "Metrics", "type": "string", "jsonPath": ".spec.metrics[*].name"},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
     )

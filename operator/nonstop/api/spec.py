@@ -121,14 +121,49 @@ class TrafficRouting(ApiModel):
 # --- analysis --------------------------------------------------------------------------------
 
 
+class SecretKeyRef(ApiModel):
+    name: Name = Field(description="A Secret in the Rollout's namespace.")
+    key: str = Field(min_length=1, max_length=253)
+
+
+class HeaderValueFrom(ApiModel):
+    secret_key_ref: SecretKeyRef
+
+
+class HttpHeader(ApiModel):
+    """A request header; its value written here, or read from a Secret (credentials)."""
+
+    model_config = ConfigDict(
+        **{
+            "json_schema_extra": validations(
+                cel(
+                    "has(self.value) != has(self.valueFrom)",
+                    "header: set exactly one of value or valueFrom",
+                )
+            )
+        }
+    )
+    name: str = Field(min_length=1, max_length=256)
+    value: str | None = Field(default=None, max_length=4096)
+    value_from: HeaderValueFrom | None = None
+
+
 class PrometheusProvider(ApiModel):
-    address: str = Field(min_length=1, max_length=2048)
-    query: str = Field(min_length=1, max_length=8192)
+    address: str = Field(min_length=1, max_length=2048, description="e.g. http://prometheus:9090")
+    query: str = Field(
+        min_length=1,
+        max_length=8192,
+        description="An instant PromQL query; {{revision}}, {{stableRevision}},"
+        " {{canaryRevision}}, {{rollout}} and {{namespace}} are replaced.",
+    )
+    headers: list[HttpHeader] | None = Field(default=None, max_length=16)
+    timeout_seconds: int | None = Field(default=None, ge=1, le=300)
 
 
 class WebProvider(ApiModel):
     url: str = Field(min_length=1, max_length=2048)
     json_path: str = Field(min_length=1, max_length=512)
+    headers: list[HttpHeader] | None = Field(default=None, max_length=16)
     timeout_seconds: int | None = Field(default=None, ge=1, le=300)
 
 
@@ -138,7 +173,28 @@ class MetricProvider(OneOfModel):
     web: WebProvider | None = None
 
 
+class Comparison(ApiModel):
+    """Judge the canary against the stable revision with a Mann-Whitney U test: the query
+    runs once per revision ({{revision}}), every sample of both kept, and the canary fails
+    when it is worse with the given confidence."""
+
+    confidence: float = Field(default=0.95, ge=0.5, le=0.999)
+    higher_is_worse: bool = Field(default=True, description="false: lower values are worse")
+    min_samples: int = Field(default=5, ge=3, le=10000)
+
+
 class Metric(ApiModel):
+    model_config = ConfigDict(
+        **{
+            "json_schema_extra": validations(
+                cel(
+                    "!has(self.compare) || (has(self.provider.prometheus)"
+                    " && !has(self.successCondition) && !has(self.failureCondition))",
+                    "compare needs a prometheus provider and no success or failure condition",
+                )
+            )
+        }
+    )
     name: Name
     provider: MetricProvider
     interval: Duration | None = None
@@ -148,6 +204,7 @@ class Metric(ApiModel):
     failure_limit: int | None = Field(default=None, ge=0)
     inconclusive_limit: int | None = Field(default=None, ge=0)
     consecutive_error_limit: int | None = Field(default=None, ge=0)
+    compare: Comparison | None = None
 
 
 class AnalysisTemplateRef(ApiModel):
@@ -167,6 +224,17 @@ class Analysis(ApiModel):
     )
     templates: list[AnalysisTemplateRef] | None = Field(default=None, max_length=16)
     metrics: list[Metric] | None = Field(default=None, max_length=16)
+    on_error: Literal["Abort", "Pause"] = Field(
+        default="Abort",
+        description="When a metric's provider keeps failing (consecutiveErrorLimit):"
+        " abort the rollout, or pause it for a person. Never a pass.",
+    )
+
+
+class AnalysisTemplateSpec(ApiModel):
+    """Metrics a team defines once and Rollouts refer to by name."""
+
+    metrics: list[Metric] = Field(min_length=1, max_length=16)
 
 
 # --- steps -----------------------------------------------------------------------------------

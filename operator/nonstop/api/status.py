@@ -79,6 +79,46 @@ class FlagStatus(ApiModel):
         return (self.config_map, self.key, self.variant, self.revision)
 
 
+MeasurementPhase = Literal["Successful", "Failed", "Inconclusive", "Error"]
+RunPhase = Literal["Running", "Successful", "Failed", "Inconclusive", "Error"]
+
+
+class MeasurementStatus(ApiModel):
+    at: Time
+    value: float | None = None
+    phase: MeasurementPhase
+    message: str = ""
+
+
+class MetricRunStatus(ApiModel):
+    """One metric of an analysis run: counts, the last measurements, and for a comparison
+    the samples of both revisions."""
+
+    name: str
+    phase: RunPhase = "Running"
+    successful: int = 0
+    failed: int = 0
+    inconclusive: int = 0
+    errors: int = 0
+    consecutive_errors: int = 0
+    measurements: list[MeasurementStatus] = Field(default_factory=list)
+    canary_samples: list[float] | None = None
+    stable_samples: list[float] | None = None
+
+
+class AnalysisRunStatus(ApiModel):
+    """An analysis run: a canary step's (step-<i>), the whole canary's (background), a
+    blue-green promotion's (prePromotion), the shadow phase's (shadow)."""
+
+    name: str
+    revision: str
+    phase: RunPhase = "Running"
+    started_at: Time
+    message: str = ""
+    metrics: list[MetricRunStatus] = Field(default_factory=list)
+    reported: bool | None = Field(default=None, description="Its verdict's Event is posted.")
+
+
 class RolloutStatus(ApiModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -103,6 +143,7 @@ class RolloutStatus(ApiModel):
     last_action: ActionRecord | None = None
     shadow: ShadowRecord | None = None
     flag: FlagStatus | None = None
+    analysis_runs: list[AnalysisRunStatus] = Field(default_factory=list)
     conditions: list[Condition] = Field(default_factory=list)
 
     def condition(self, type_: str) -> Condition | None:

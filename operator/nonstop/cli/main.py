@@ -52,9 +52,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def crd(args: argparse.Namespace) -> int:
-    from nonstop.api.crd import action_crd, rollout_crd
+    from nonstop.api.crd import action_crd, rollout_crd, template_crd
 
-    made = {"rollouts": rollout_crd, "rolloutactions": action_crd}[args.kind]()
+    made = {
+        "rollouts": rollout_crd,
+        "rolloutactions": action_crd,
+        "analysistemplates": template_crd,
+    }[args.kind]()
     sys.stdout.write(yaml.safe_dump(made, sort_keys=False, width=100))
     return 0
 
@@ -73,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.set_defaults(func=run)
     p_crd = sub.add_parser("crd", help="print a CRD generated from the models")
     p_crd.add_argument(
-        "kind", nargs="?", default="rollouts", choices=["rollouts", "rolloutactions"]
+        "kind",
+        nargs="?",
+        default="rollouts",
+        choices=["rollouts", "rolloutactions", "analysistemplates"],
     )
     p_crd.set_defaults(func=crd)
     args = parser.parse_args(argv)

@@ -12,6 +12,7 @@ from nonstop.plan.model import (
     CreateDeployment,
     DeleteDeployment,
     EnsureService,
+    Measure,
     ScaleDeployment,
     SetTemplate,
     UpdateConfigMap,
@@ -35,6 +36,8 @@ def describe(action: Action) -> str:
             return f"update ConfigMap {body['metadata']['name']}"
         case SetTemplate(revision=revision):
             return f"set spec.template back to revision {revision}"
+        case Measure(run=run, metric=metric):
+            return f"measure {metric.name} of analysis {run}"
     raise AssertionError(action)
 
 
@@ -60,6 +63,8 @@ def apply(
                     kube.replace_config_map(body)
                 case SetTemplate(template=template):
                     kube.set_rollout_template(namespace, rollout, template, generation)
+                case Measure():
+                    pass  # read by the provider layer (nonstop.providers), not applied
         except ApiException as exc:
             failures.append(
                 f"could not {describe(action)}: {exc.status} {exc.reason}: {_body(exc)}"

@@ -100,6 +100,16 @@ class Kube:
             f"kubernetes.io/service-name={service}",
         )
 
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._request("GET", f"/api/v1/namespaces/{namespace}/secrets/{name}")
+
+    def list_analysis_templates(self, namespace: str) -> list[dict[str, Any]]:
+        listing = self._request(
+            "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/analysistemplates"
+        )
+        items: list[dict[str, Any]] = listing["items"] if listing else []
+        return items
+
     def get_route(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self._request("GET", f"{HTTP_ROUTES.format(namespace=namespace)}/{name}")
 

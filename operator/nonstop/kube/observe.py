@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from typing import Any
 
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
+from nonstop.api.spec import AnalysisTemplateSpec
 from nonstop.kube.client import Kube
 from nonstop.plan.model import REVISION_LABEL, ROLLOUT_LABEL, Observed, RolloutView, ServiceView
 from nonstop.plan.resources import other_services, revision_hash
@@ -42,6 +45,7 @@ def observe(kube: Kube, rollout: RolloutView) -> Observed:
     )
     route, route_error = _route(kube, rollout)
     config_map, config_map_error = _config_map(kube, rollout)
+    templates = _templates(kube, rollout)
     return Observed(
         deployments=deployments,
         unready_pods=problems,
@@ -54,7 +58,24 @@ def observe(kube: Kube, rollout: RolloutView) -> Observed:
         restarts=restart_count(pods),
         config_map=config_map,
         config_map_error=config_map_error,
+        templates=templates,
     )
+
+
+def _templates(kube: Kube, rollout: RolloutView) -> dict[str, AnalysisTemplateSpec]:
+    """The namespace's AnalysisTemplates, when the Rollout names any (invalid ones are left
+    out: the Rollout then says the template it needs is missing or invalid)."""
+    if rollout.spec is None or '"templates"' not in json.dumps(
+        rollout.spec.model_dump(by_alias=True, exclude_none=True)
+    ):
+        return {}
+    found = {}
+    for raw in kube.list_analysis_templates(rollout.meta.namespace):
+        try:
+            found[raw["metadata"]["name"]] = AnalysisTemplateSpec.model_validate(raw["spec"])
+        except (ValidationError, KeyError):
+            continue
+    return found
 
 
 def _config_map(kube: Kube, rollout: RolloutView) -> tuple[dict[str, Any] | None, str | None]:

@@ -26,8 +26,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from nonstop.api import RolloutSpec
+from nonstop.api import Abort, RolloutSpec
 from nonstop.api.status import Phase
+from nonstop.plan.analysis import Wanted, judgement
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import DeploymentView, Observed, RolloutView
 from nonstop.plan.rolling import (
@@ -83,20 +84,21 @@ def plan_blue_green(
     fresh = prev.current_revision != revision or prev.current_step_index is None
     stage = PREVIEW if fresh else prev.current_step_index or PREVIEW
     since = now if fresh else prev.step_started_at or now
-    mine = ctx.deps.get(revision)
-    preview = observed.other_service(strategy.preview_service)
-    ready = whole(mine, spec.replicas) and _shows(
-        preview.ready if preview else None,
-        preview is not None and preview.selects(revision),
-        spec.replicas,
-    )
-    if fresh and whole(mine, spec.replicas) and not ctx.paused:
+    ready = _ready(ctx, observed, strategy.preview_service)
+    if fresh and whole(ctx.deps.get(revision), spec.replicas) and not ctx.paused:
         # Back to a revision that is still whole (an undo, or a revert, inside the scale-down
         # window): it was serving moments ago, so there is nothing to preview.
         stage = PROMOTED
     if stage == PREVIEW and ready:
         stage, since = READY, now
-    if stage == READY and ready and not ctx.paused:
+    pre = strategy.pre_promotion_analysis
+    wanted = (Wanted("prePromotion", pre),) if pre is not None and stage == READY else ()
+    judged = judgement(prev, wanted, revision)
+    if judged.abort is not None:  # never switched: green goes, blue never stopped serving
+        why = Abort(revision=revision, at=now, reason="AnalysisFailed", message=judged.abort)
+        return _aborted(ctx, why, now)
+    analysed = pre is None or "prePromotion" in judged.passed
+    if stage == READY and ready and not ctx.paused and analysed:
         auto = strategy.auto_promotion
         due = auto is not None and now >= since + timedelta(seconds=auto.after_seconds)
         if promotion is not None or due:
@@ -119,12 +121,15 @@ def plan_blue_green(
     waiting = stage == READY and not ctx.paused
     last = now if waiting or fresh else last_progress_time(ctx, now)
     if not ctx.paused and not waiting:
-        abort = deadline_abort(ctx, last, now)
-        if abort is not None:
-            aborted_view = replace(rollout, status=prev.model_copy(update={"abort": abort}))
-            return _settled(replace(ctx, rollout=aborted_view), now)
+        deadline = deadline_abort(ctx, last, now)
+        if deadline is not None:
+            return _aborted(ctx, deadline, now)
 
     phase, verdict = _verdict(ctx, stage, since, waiting)
+    if waiting and not analysed:
+        waiting_for = judged.hold or "the pre-promotion analysis to succeed"
+        said = verdict.message.split("; waiting for")[0]
+        verdict = replace(verdict, message=f"{said}; waiting for {waiting_for}")
     unready = None if waiting or ctx.paused else pods_not_ready(ctx, last, now)
     if unready is not None:
         phase, verdict = "Paused", unready
@@ -144,6 +149,7 @@ def plan_blue_green(
         step_index=stage,
         step_started_at=since,
         selects=selects,
+        wanted=wanted,
     )
 
 
@@ -186,6 +192,22 @@ def _verdict(ctx: _Rolling, stage: int, since: datetime, waiting: bool) -> tuple
     )
     message = f"{what}: {up}/{spec.replicas} pods available; {stable} serves"
     return "Progressing", Verdict(False, True, False, "RolloutInProgress", message)
+
+
+def _ready(ctx: _Rolling, observed: Observed, preview_service: str) -> bool:
+    """The new revision is whole, and the preview's EndpointSlices list all its pods ready."""
+    preview = observed.other_service(preview_service)
+    replicas = ctx.spec.replicas
+    return whole(ctx.deps.get(ctx.revision), replicas) and _shows(
+        preview.ready if preview else None,
+        preview is not None and preview.selects(ctx.revision),
+        replicas,
+    )
+
+
+def _aborted(ctx: _Rolling, abort: Abort, now: datetime) -> Outcome:
+    status = ctx.rollout.status.model_copy(update={"abort": abort})
+    return _settled(replace(ctx, rollout=replace(ctx.rollout, status=status)), now)
 
 
 def _settled(ctx: _Rolling, now: datetime) -> Outcome:

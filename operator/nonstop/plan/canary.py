@@ -11,11 +11,14 @@ after an abort are rolling replacements (maxSurge 25%, maxUnavailable 0).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
-from nonstop.api import RolloutSpec
+from nonstop.api import Abort, RolloutSpec
+from nonstop.api.spec import CanaryStep, CanaryStrategy
 from nonstop.api.status import Phase
+from nonstop.plan.analysis import Judgement, Wanted, judgement
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import (
     Action,
@@ -138,17 +141,21 @@ def plan_canary(
     target = target_at(steps, index)
     canary, stable_pods = split(spec.replicas, target)
     actions, shown = _actions(ctx, canary, stable_pods)
-    progress = advance(steps, index, started, now, applied=shown, promotion=promotion)
-    waiting_at_pause = step_kind(steps[index]) == "pause" and progress.index == index
+    wanted = canary_wanted(spec.strategy.canary, index)
+    judged = judgement(prev, wanted, revision)
+    applied = f"step-{index}" in judged.passed if is_analysis(steps, index) else shown
+    progress = advance(steps, index, started, now, applied=applied, promotion=promotion)
+    waiting_at_pause = waits(steps, index, progress.index) or judged.hold is not None
     moved = progress.index != index or fresh
 
     # progress: a step done, a pause (waiting there is the plan), or what the cluster shows
     last = now if moved or waiting_at_pause else last_progress_time(ctx, now)
-    if not ctx.paused and not waiting_at_pause:
+    abort = analysis_abort(judged, revision, now)
+    if abort is None and not ctx.paused and not waiting_at_pause:
         abort = deadline_abort(ctx, last, now)
-        if abort is not None:  # roll back as the rolling strategy does
-            aborted_view = replace(rollout, status=prev.model_copy(update={"abort": abort}))
-            return rolling_pass(replace(ctx, rollout=aborted_view), now)
+    if abort is not None:  # roll back as the rolling strategy does
+        aborted_view = replace(rollout, status=prev.model_copy(update={"abort": abort}))
+        return rolling_pass(replace(ctx, rollout=aborted_view), now)
     if ctx.paused:
         actions = []
 
@@ -158,7 +165,7 @@ def plan_canary(
         f"step {index + 1}/{len(steps)} ({step_kind(steps[index])}):"
         f" {canary_up}/{canary} canary pods available, stable {stable_pods}"
     )
-    return step_outcome(
+    outcome = step_outcome(
         ctx,
         len(steps),
         progress,
@@ -168,7 +175,37 @@ def plan_canary(
         now,
         moved=moved,
         at_pause=waiting_at_pause,
+        hold=judged.hold,
     )
+    return replace(outcome, wanted=wanted)
+
+
+def canary_wanted(canary: CanaryStrategy, index: int) -> tuple[Wanted, ...]:
+    """The analysis runs of a canary at step `index`: the background one for the whole
+    canary, and the step's own when it is an analysis step."""
+    wanted = []
+    if canary.analysis is not None and index < len(canary.steps):
+        wanted.append(Wanted("background", canary.analysis))
+    if index < len(canary.steps) and canary.steps[index].analysis is not None:
+        step_analysis = canary.steps[index].analysis
+        assert step_analysis is not None
+        wanted.append(Wanted(f"step-{index}", step_analysis))
+    return tuple(wanted)
+
+
+def is_analysis(steps: Sequence[CanaryStep], index: int) -> bool:
+    return index < len(steps) and steps[index].analysis is not None
+
+
+def waits(steps: Sequence[CanaryStep], index: int, now_at: int) -> bool:
+    """Still at a pause or an analysis step: waiting there is the plan, not a stall."""
+    return now_at == index and step_kind(steps[index]) in ("pause", "analysis")
+
+
+def analysis_abort(judged: Judgement, revision: str, now: datetime) -> Abort | None:
+    if judged.abort is None:
+        return None
+    return Abort(revision=revision, at=now, reason="AnalysisFailed", message=judged.abort)
 
 
 def step_outcome(
@@ -182,6 +219,7 @@ def step_outcome(
     *,
     moved: bool,
     at_pause: bool,
+    hold: str | None = None,
 ) -> Outcome:
     """Name the state of a step-based rollout in its steps, in kstatus terms and in words."""
     step_text = f"{progress.index}/{total}"
@@ -189,6 +227,12 @@ def step_outcome(
     unready = None if at_pause or ctx.paused else pods_not_ready(ctx, last, now)
     if unready is not None:
         verdict, phase = unready, "Paused"
+    elif hold is not None and not ctx.paused:
+        message = f"{describe}; {hold}; promote to go on, or abort to roll back"
+        verdict = Verdict(
+            False, False, False, "AnalysisInconclusive", message, True, "AnalysisInconclusive"
+        )
+        phase = "Paused"
     elif ctx.paused:
         verdict = Verdict(
             False, False, False, "PausedByUser", f"paused; {describe}", True, "PausedByUser"

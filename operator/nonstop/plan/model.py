@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from nonstop.api import RolloutSpec, RolloutStatus
+from nonstop.api.spec import AnalysisTemplateSpec, Metric
 
 ROLLOUT_LABEL = "nonstop.dev/rollout"
 REVISION_LABEL = "nonstop.dev/revision"
@@ -106,6 +107,7 @@ class Observed:
     restarts: int = 0  # container restarts of the current revision's pods
     config_map: dict[str, Any] | None = None  # the feature toggle's flag document
     config_map_error: str | None = None
+    templates: dict[str, AnalysisTemplateSpec] = field(default_factory=dict)  # by name
 
     def other_service(self, name: str) -> ServiceView | None:
         return next((s for s in self.services if s.name == name), None)
@@ -155,6 +157,26 @@ class UpdateConfigMap:
 
 
 @dataclass(frozen=True)
+class Reading:
+    """What a metric provider answered: a value (and every sample), or why not."""
+
+    value: float | None = None
+    samples: tuple[float, ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Measure:
+    """Query one metric of an analysis run now. Carried out by the provider layer between
+    the actions and the status patch; its Reading is folded into the run's status."""
+
+    run: str
+    metric: Metric
+    variables: dict[str, str]
+    stable_variables: dict[str, str] | None = None  # a comparison queries both revisions
+
+
+@dataclass(frozen=True)
 class SetTemplate:
     """Undo: put a previous revision's pod template back into the Rollout's spec.
     Applied after the status (which records the undo) is saved."""
@@ -171,6 +193,7 @@ Action = (
     | UpdateRoute
     | UpdateConfigMap
     | SetTemplate
+    | Measure
 )
 
 

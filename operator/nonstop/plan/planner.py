@@ -8,9 +8,12 @@ the Events that tell the story.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from nonstop.api import RolloutSpec, RolloutStatus, Weights
-from nonstop.api.status import Phase
+from nonstop.api.status import AnalysisRunStatus, Phase
+from nonstop.plan.analysis import conditions_problem, measures, metrics_of, next_measurement_in
+from nonstop.plan.analysis import runs as analysis_runs
 from nonstop.plan.bluegreen import plan_blue_green
 from nonstop.plan.canary import plan_canary
 from nonstop.plan.conditions import Verdict, conditions
@@ -90,6 +93,7 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
         undo = control.set_template
     try:
         outcome = _strategy(rollout, spec, revision, observed, now, promotion)
+        metrics = {w.name: metrics_of(w.analysis, observed.templates) for w in outcome.wanted}
     except RoutingError as error:
         return _stalled(
             rollout, observed, now, error.reason, f"{error.message}. Nothing was changed."
@@ -104,14 +108,26 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
         *(a for a in outcome.actions if not isinstance(a, UpdateRoute)),
         *([undo] if undo else []),
     ]
+    current_runs = analysis_runs(
+        rollout.status.analysis_runs, outcome.wanted, metrics, revision, now
+    )
+    actions.extend(
+        measures(current_runs, metrics, rollout.meta, revision, outcome.stable_revision, now)
+    )
+    run_events, current_runs = _verdict_events(current_runs)
 
     status = _status(rollout, spec, observed, now, revision, outcome)
+    status = status.model_copy(update={"analysis_runs": current_runs})
     events = action_events + _events(rollout, spec, revision, outcome, actions, observed)
+    events.extend(run_events)
+    requeue = outcome.requeue_after
+    if (soon := next_measurement_in(current_runs, metrics, now)) is not None:
+        requeue = min(requeue, soon)
     return Plan(
         actions=tuple(actions),
         events=tuple(events),
         status=status,
-        requeue_after=0.5 if len(observed.actions) > 1 else outcome.requeue_after,
+        requeue_after=0.5 if len(observed.actions) > 1 else requeue,
         answers=answers,
         log={"revision": revision, "phase": outcome.phase, "step": outcome.step},
     )
@@ -171,19 +187,18 @@ def _strategy_problem(spec: RolloutSpec) -> tuple[str, str] | None:
     if shadow is not None and shadow.analysis is not None:
         return (
             "StrategyNotAvailable",
-            "analysis is not available yet in this version of nonstop. Nothing was changed.",
+            "analysis of the shadow phase is not available yet in this version of nonstop"
+            " (canary steps, background and blue-green pre-promotion analysis are)."
+            " Nothing was changed.",
         )
+    if (problem := conditions_problem(spec)) is not None:
+        return "InvalidSpec", f"{problem}. Nothing was changed."
     if canary is not None:
         kinds = {step_kind(s) for s in canary.steps}
         if "setHeaderRoute" in kinds and spec.traffic_routing is None:
             return (
                 "InvalidSpec",
                 "setHeaderRoute steps need spec.trafficRouting. Nothing was changed.",
-            )
-        if "analysis" in kinds or canary.analysis is not None:
-            return (
-                "StrategyNotAvailable",
-                "analysis is not available yet in this version of nonstop. Nothing was changed.",
             )
     if blue_green is not None:
         if spec.traffic_routing is not None and shadow is None:
@@ -197,10 +212,11 @@ def _strategy_problem(spec: RolloutSpec) -> tuple[str, str] | None:
                 "InvalidSpec",
                 "blueGreen.previewService must differ from spec.service.name. Nothing was changed.",
             )
-        if blue_green.pre_promotion_analysis or blue_green.post_promotion_analysis:
+        if blue_green.post_promotion_analysis:
             return (
                 "StrategyNotAvailable",
-                "analysis is not available yet in this version of nonstop. Nothing was changed.",
+                "postPromotionAnalysis is not available yet in this version of nonstop"
+                " (prePromotionAnalysis is). Nothing was changed.",
             )
     return None
 
@@ -369,6 +385,23 @@ def _events(
                 )
             )
     return events
+
+
+def _verdict_events(
+    current: list[AnalysisRunStatus],
+) -> tuple[list[EventSpec], list[AnalysisRunStatus]]:
+    """One Event per analysis verdict, posted once (the run is marked reported)."""
+    events, out = [], []
+    for run in current:
+        if run.phase != "Running" and not run.reported:
+            type_: Literal["Normal", "Warning"] = (
+                "Normal" if run.phase == "Successful" else "Warning"
+            )
+            events.append(EventSpec(type_, f"Analysis{run.phase}", f"{run.name}: {run.message}"))
+            out.append(run.model_copy(update={"reported": True}))
+        else:
+            out.append(run)
+    return events, out
 
 
 def _traffic_events(actions: list[Action], observed: Observed) -> list[EventSpec]:

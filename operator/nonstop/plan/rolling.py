@@ -13,6 +13,7 @@ from typing import Any
 
 from nonstop.api import Abort, RolloutSpec
 from nonstop.api.status import FlagStatus, Phase, ShadowRecord
+from nonstop.plan.analysis import Wanted
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import (
     Action,
@@ -57,6 +58,7 @@ class Outcome:
     selects: dict[str, str | None] | None = None
     shadow: ShadowRecord | None = None  # the shadow strategy's record for this revision
     flag: FlagStatus | None = None  # the feature toggle's flag, as read back
+    wanted: tuple[Wanted, ...] = ()  # the analysis runs the strategy wants this pass
     events: tuple[EventSpec, ...] = ()  # strategy-specific Events of this pass
 
 

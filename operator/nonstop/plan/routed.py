@@ -26,11 +26,13 @@ from dataclasses import replace
 from datetime import datetime
 
 from nonstop.api import RolloutSpec
-from nonstop.plan.canary import step_outcome
+from nonstop.plan.analysis import judgement
+from nonstop.plan.canary import analysis_abort, canary_wanted, is_analysis, step_outcome, waits
 from nonstop.plan.model import (
     Action,
     DeploymentView,
     Observed,
+    RolloutMeta,
     RolloutView,
     UpdateRoute,
 )
@@ -95,6 +97,26 @@ def _safe_weight(
     return min(wanted, current), True
 
 
+def _current_weight(spec: RolloutSpec, meta: RolloutMeta, observed: Observed) -> float:
+    shares = route_shares(spec, meta, observed)
+    return shares[1] if shares else 0.0
+
+
+def _traffic(
+    ctx: _Rolling,
+    observed: Observed,
+    pods: int,
+    target: StepTarget,
+    current: float,
+    finishing: bool,
+) -> tuple[float, tuple[HeaderRoute, ...]]:
+    """The canary's weight and header routes this pass."""
+    weight, may_route = _safe_weight(ctx, observed, pods, target.weight, current)
+    if ctx.paused:
+        weight = min(weight, current)  # a paused rollout moves no traffic towards the canary
+    return weight, _header_routes(target) if may_route and not finishing else ()
+
+
 def _selects(spec: RolloutSpec, stable: str, canary: str) -> dict[str, str | None]:
     return {spec.service.name: stable, canary_service_name(spec): canary}
 
@@ -137,16 +159,12 @@ def plan_routed_canary(
     fresh = prev.current_revision != revision or prev.current_step_index is None
     index = 0 if fresh else prev.current_step_index or 0
     started = now if fresh else prev.step_started_at or now
-    shares = route_shares(spec, meta, observed)
-    current = shares[1] if shares else 0.0
+    current = _current_weight(spec, meta, observed)
     finishing = index >= len(steps)
     target = target_at(steps, index)
     pods = spec.replicas if finishing else routed_canary_pods(spec.replicas, target)
     actions = side_by_side(ctx, pods)
-    weight, may_route = _safe_weight(ctx, observed, pods, target.weight, current)
-    if ctx.paused:
-        weight = min(weight, current)  # a paused rollout moves no traffic towards the canary
-    headers = _header_routes(target) if may_route and not finishing else ()
+    weight, headers = _traffic(ctx, observed, pods, target, current, finishing)
     update, route_shown = route_towards(
         spec, meta, observed, canary_weight=weight, header_routes=headers
     )
@@ -157,6 +175,8 @@ def plan_routed_canary(
         and _full(ctx.deps.get(revision), pods)
     )
     selects = _selects(spec, ctx.stable, revision)
+    wanted = canary_wanted(spec.strategy.canary, index)
+    judged = judgement(prev, wanted, revision)
 
     if finishing:
         done, selects, update = _finish(ctx, observed, applied, update, selects)
@@ -166,16 +186,19 @@ def plan_routed_canary(
         progress = replace(progress, waiting_for="the canary to take all traffic")
         at_pause = moved = False
     else:
+        if is_analysis(steps, index):
+            applied = f"step-{index}" in judged.passed
         progress = advance(steps, index, started, now, applied=applied, promotion=promotion)
-        at_pause = step_kind(steps[index]) == "pause" and progress.index == index
+        at_pause = waits(steps, index, progress.index) or judged.hold is not None
         moved = progress.index != index or fresh
 
     last = now if moved or at_pause else last_progress_time(ctx, now)
-    if not ctx.paused and not at_pause:
+    abort = analysis_abort(judged, revision, now)
+    if abort is None and not ctx.paused and not at_pause:
         abort = deadline_abort(ctx, last, now)
-        if abort is not None:  # all traffic to stable at once, then the canary goes
-            aborted_view = replace(rollout, status=prev.model_copy(update={"abort": abort}))
-            return _settled_pass(replace(ctx, rollout=aborted_view), now)
+    if abort is not None:  # all traffic to stable at once, then the canary goes
+        aborted_view = replace(rollout, status=prev.model_copy(update={"abort": abort}))
+        return _settled_pass(replace(ctx, rollout=aborted_view), now)
     if ctx.paused:
         actions = []
     actions = [update, *actions] if update else actions
@@ -187,9 +210,18 @@ def plan_routed_canary(
         f" canary weight {current:g}%" + (f" -> {weight:g}%" if update else "")
     )
     outcome = step_outcome(
-        ctx, len(steps), progress, describe, actions, last, now, moved=moved, at_pause=at_pause
+        ctx,
+        len(steps),
+        progress,
+        describe,
+        actions,
+        last,
+        now,
+        moved=moved,
+        at_pause=at_pause,
+        hold=judged.hold,
     )
-    return replace(outcome, selects=selects)
+    return replace(outcome, selects=selects, wanted=wanted)
 
 
 def _finish(

@@ -94,8 +94,10 @@ def advance(
     kind = step_kind(step)
     if kind == "pause":
         return _pause(step, index, started_at, now, promoted=promotion == "step")
-    if kind == "analysis":
-        return StepProgress(index, started_at, "analysis (not available yet)", None)
+    if kind == "analysis":  # `applied`: its analysis run succeeded; a promote skips it
+        if applied or promotion == "step":
+            return StepProgress(index + 1, now, "", None)
+        return StepProgress(index, started_at, f"analysis step-{index} to succeed", None)
     if applied:
         return StepProgress(index + 1, now, "", None)
     return StepProgress(index, started_at, f"{kind} to take effect", None)
