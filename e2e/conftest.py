@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from e2e.kube import REPO, Cluster, Operator, ReadyEndpointWatcher
+from e2e.prometheus import Exporter, PrometheusError, PrometheusServer, install_prometheus
 
 CLUSTER_NAME = os.environ.get("NONSTOP_E2E_CLUSTER", "nonstop-e2e")
 CACHE = Path(
@@ -132,3 +133,31 @@ def watch_endpoints(
     yield start
     for w in started:
         w._stop.set()
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> Path:
+    """Debian's Prometheus, unpacked into the cache by e2e/prometheus/install.sh."""
+    try:
+        return install_prometheus()
+    except PrometheusError as e:
+        pytest.fail(str(e), pytrace=False)
+
+
+@pytest.fixture
+def metrics_exporter() -> Iterator[Exporter]:
+    """An exporter whose error rate and latency per revision the test sets."""
+    with Exporter([], pods=3, requests_per_scrape=100) as e:
+        yield e
+
+
+@pytest.fixture
+def prometheus(
+    prometheus_binary: Path, metrics_exporter: Exporter, tmp_path: Path
+) -> Iterator[PrometheusServer]:
+    """A real Prometheus on 127.0.0.1 scraping the exporter every second."""
+    with PrometheusServer(
+        prometheus_binary, tmp_path / "prometheus", [metrics_exporter.target]
+    ) as p:
+        p.wait_for_targets()  # the first scrape comes about 5 s after the start
+        yield p

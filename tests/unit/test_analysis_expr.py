@@ -1,8 +1,11 @@
-"""The condition language: grammar, precedence, types, NaN, and every kind of error message."""
+"""The condition language: grammar, precedence, types, NaN, and every kind of error message;
+and the template placeholders of metric queries (render)."""
 
 from __future__ import annotations
 
 import math
+import re
+import sys
 
 import pytest
 
@@ -20,6 +23,7 @@ from nonstop.analysis.expr import (
     kind,
     parse,
 )
+from nonstop.analysis.template import TemplateError, render
 
 
 @pytest.mark.parametrize(
@@ -272,7 +276,30 @@ class TestErrors:
         assert message.startswith("condition nests more than 64 levels deep at column 65 in")
         assert "..." in message  # a long condition is shown around the column
         assert "nests more than 64" in _error("!" * 65 + "true")
+        # the height of the tree counts too, not only parentheses
+        assert condition("!" * 62 + "(result > 3)", 1) is False
+        assert "nests more than 64 levels deep at column 1" in _error("!" * 63 + "(result > 3)")
         assert "nests more than 64" in _error("abs(" * 65 + "1" + ")" * 65 + " > 0")
+
+    def test_the_deepest_conditions_need_few_python_frames(self) -> None:
+        # Called from deep inside an operator's stack (kopf, asyncio), the worst conditions
+        # under the limits still parse and evaluate without a RecursionError.
+        worst = [
+            "(" * MAX_DEPTH + "result > 2" + ")" * MAX_DEPTH,
+            "abs(" * (MAX_DEPTH - 3) + "result" + ")" * (MAX_DEPTH - 3) + " + 0 > 0",
+            "!" * (MAX_DEPTH - 2) + "(result > 3)",
+            "(-" * 31 + "result" + ")" * 31 + " > 4",
+            "(" * 20
+            + " || ".join(["(result<1 && result>2 == (result+1*-result < 5))"] * 8)
+            + ")" * 20,
+        ]
+
+        def at_depth(frames: int) -> list[bool]:
+            if frames:
+                return at_depth(frames - 1)
+            return [condition(text, 1.5) for text in worst]
+
+        assert at_depth(sys.getrecursionlimit() - 400) == [False, True, False, False, False]
 
     def test_the_error_is_a_value_error(self) -> None:
         with pytest.raises(ValueError, match="unexpected"):
@@ -305,3 +332,56 @@ def test_no_eval_of_python() -> None:
     for text in ("__import__('os')", "result.__class__", "[x for x in ()]", "lambda: 1", "'a'"):
         with pytest.raises(ExprError):
             condition(text, 1)
+
+
+VARIABLES = {
+    "revision": "abc123",
+    "stableRevision": "def456",
+    "canaryRevision": "abc123",
+    "rollout": "web",
+    "namespace": "prod",
+    "args.service-name": "web-svc",
+    "args.x": "{{revision}}",
+}
+
+
+class TestTemplate:
+    def test_replaces_placeholders_with_or_without_spaces(self) -> None:
+        query = 'sum(rate(http_errors{ns="{{namespace}}",rev="{{ revision }}"}[5m]))'
+        assert render(query, VARIABLES) == 'sum(rate(http_errors{ns="prod",rev="abc123"}[5m]))'
+        assert render("{{stableRevision}}/{{canaryRevision}}/{{rollout}}", VARIABLES) == (
+            "def456/abc123/web"
+        )
+        assert render("{{args.service-name}}", VARIABLES) == "web-svc"
+        assert render("no placeholders {a} }}", VARIABLES) == "no placeholders {a} }}"
+
+    def test_values_are_not_scanned_again(self) -> None:
+        assert render("x={{args.x}}", VARIABLES) == "x={{revision}}"
+
+    def test_an_unknown_placeholder_names_it_and_the_known_ones(self) -> None:
+        with pytest.raises(TemplateError) as caught:
+            render("rev={{revison}}", VARIABLES)
+        assert str(caught.value) == (
+            "unknown placeholder {{revison}} at column 5; known: args.service-name, args.x,"
+            " canaryRevision, namespace, revision, rollout, stableRevision"
+        )
+        with pytest.raises(TemplateError, match="known: none"):
+            render("{{revision}}", {})
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("{{ two words }}", "placeholder '{{ two words }}' at column 1 is not a name"),
+            ("a {{}}", "placeholder '{{}}' at column 3 is not a name"),
+            ("{{revision", "'{{' at column 1 is not closed by '}}'"),
+            ("{{revision}} and {{rollout", "'{{' at column 18 is not closed by '}}'"),
+            ("{{ {revision} }}", "'{{' at column 1 is not closed by '}}'"),
+        ],
+    )
+    def test_malformed_placeholders(self, text: str, message: str) -> None:
+        with pytest.raises(TemplateError, match=re.escape(message)):
+            render(text, VARIABLES)
+
+    def test_the_error_is_a_value_error(self) -> None:
+        with pytest.raises(ValueError, match="unknown placeholder"):
+            render("{{nope}}", VARIABLES)

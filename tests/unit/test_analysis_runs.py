@@ -197,3 +197,14 @@ def test_a_condition_that_does_not_parse_is_invalid_spec() -> None:
     stalled = world.status.condition("Stalled")
     assert stalled is not None and stalled.reason == "InvalidSpec"
     assert "failureCondition" in stalled.message
+
+
+def test_a_template_with_a_broken_condition_stops_the_rollout_without_a_crash() -> None:
+    steps = [{"setWeight": 25}, {"analysis": {"templates": [{"name": "errors"}]}}]
+    world = canary_world(steps)
+    broken = {**ERROR_RATE, "failureCondition": "result >"}
+    world.templates["errors"] = AnalysisTemplateSpec.model_validate({"metrics": [broken]})
+    world.run(5)
+    stalled = world.status.condition("Stalled")
+    assert stalled is not None and stalled.reason == "InvalidSpec"
+    assert "failureCondition" in stalled.message

@@ -163,3 +163,48 @@ def test_mirroring_writes_needs_the_opt_in_and_then_mirrors_every_method() -> No
     assert world.route is not None
     names = [r.get("name") for r in world.route["spec"]["rules"]]
     assert "nonstop-mirror-post-0" in names
+
+
+SHADOW_ERRORS = {
+    "name": "shadow-errors",
+    "provider": {"prometheus": {"address": "http://127.0.0.1:9", "query": "e{{revision}}"}},
+    "interval": "5s",
+    "count": 3,
+    "failureCondition": "result > 0.01",
+}
+
+
+def analysed_world() -> World:
+    strategy = {
+        "shadow": {
+            "duration": "10s",
+            "replicas": 2,
+            "analysis": {"metrics": [SHADOW_ERRORS]},
+            "then": CANARY_THEN,
+        }
+    }
+    world = World(rollout_raw(replicas=4, deadline=60, strategy=strategy, route="web"))
+    world.route = http_route()
+    world.run_until("Healthy")
+    world.set_image("web:2")
+    return world
+
+
+def test_shadow_analysis_failing_fails_the_phase() -> None:
+    world = analysed_world()
+    world.metrics["shadow-errors"] = 0.2
+    world.run(15)
+    assert world.status.abort is not None and world.status.abort.reason == "ShadowFailed"
+    assert "shadow-errors" in world.status.abort.message
+    assert mirror_of(world) == 0
+    assert world.measured and world.measured[0].variables["revision"] == world.revision
+
+
+def test_shadow_analysis_passing_hands_over_to_then() -> None:
+    world = analysed_world()
+    world.metrics["shadow-errors"] = 0.0
+    world.run_until("Healthy", limit=300)
+    assert world.status.stable_revision == world.revision
+    assert world.status.shadow is not None and world.status.shadow.passed_at is not None
+    shadow_run = next(r for r in world.status.analysis_runs if r.name == "shadow")
+    assert shadow_run.phase == "Successful"

@@ -30,9 +30,11 @@ Lehmann 1975, p. 20) and a continuity correction of 1/2:
 where t_k is the size of the k-th group of tied values. This is what
 scipy.stats.mannwhitneyu(canary, stable, alternative="greater") computes with
 method="asymptotic" (and method="exact" for the exact branch), see
-https://docs.scipy.org/doc/scipy/reference/generated/scipy.stats.mannwhitneyu.html; scipy's
-own "auto" switches to the exact distribution when either sample has at most 8 values and
-there are no ties, where this module needs both to be that small.
+https://docs.scipy.org/doc/scipy/reference/generated/scipy.stats.mannwhitneyu.html (checked
+against scipy 1.17 on random samples with and without ties: same U, p within 1e-15). scipy's
+own "auto" picks the exact distribution in more cases (one small sample is enough); this
+module keeps to both samples of at most 8, where enumeration is certainly cheap; pass
+method="exact" to insist.
 """
 
 from __future__ import annotations

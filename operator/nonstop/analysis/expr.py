@@ -8,11 +8,15 @@ Conditions read like the ones of Argo Rollouts' AnalysisTemplate, restricted to 
     isNaN(result) || result * 100 > 5
     p99 < 1.2 * baseline            (extra variables are passed by the caller)
 
-Nothing here calls eval/exec/compile: a hand-written tokenizer and a recursive-descent parser
-build an AST of frozen dataclasses, which evaluate() walks.
+Nothing here calls eval/exec/compile: a hand-written tokenizer and parser build an AST of
+frozen dataclasses, which evaluate() walks. The parser recurses only into parentheses and
+function calls; binary operators are grouped by precedence on an explicit operator stack and
+prefix operators in a loop, so that the limits (MAX_LENGTH characters, MAX_DEPTH levels of
+parentheses, calls and tree height) keep every condition far from Python's recursion limit.
 
-Grammar (precedence from loosest to tightest, as in C; all binary operators are
-left-associative):
+Grammar (precedence from loosest to tightest, as in C; binary operators are left-associative,
+but comparisons do not chain: `0 < result < 1` is refused with a hint, where C would compare
+a boolean with 1):
 
     or         := and (('||' | 'or') and)*
     and        := equality (('&&' | 'and') equality)*
@@ -184,11 +188,32 @@ _FUNCTIONS: dict[str, tuple[int, Kind, Callable[..., float | bool]]] = {
     "max": (2, "number", _nan_aware(max)),
 }
 _KEYWORDS = {"and": "&&", "or": "||", "not": "!"}
-_EQUALITY: dict[str | None, CompareOp] = {"==": "==", "!=": "!="}
-_ORDER: dict[str | None, CompareOp] = {"<": "<", "<=": "<=", ">": ">", ">=": ">="}
-_ADDITIVE: dict[str | None, ArithOp] = {"+": "+", "-": "-"}
-_MULTIPLICATIVE: dict[str | None, ArithOp] = {"*": "*", "/": "/", "%": "%"}
-_UNARY: dict[str | None, UnaryOp] = {"-": "-", "!": "!"}
+# Binary operators by precedence level, loosest first, as in C.
+_OR, _AND, _EQUALITY, _ORDER, _ADDITIVE, _MULTIPLICATIVE = range(1, 7)
+_LEVELS = {
+    "||": _OR,
+    "&&": _AND,
+    "==": _EQUALITY,
+    "!=": _EQUALITY,
+    "<": _ORDER,
+    "<=": _ORDER,
+    ">": _ORDER,
+    ">=": _ORDER,
+    "+": _ADDITIVE,
+    "-": _ADDITIVE,
+    "*": _MULTIPLICATIVE,
+    "/": _MULTIPLICATIVE,
+    "%": _MULTIPLICATIVE,
+}
+_COMPARE_OPS: dict[str, CompareOp] = {
+    "==": "==",
+    "!=": "!=",
+    "<": "<",
+    "<=": "<=",
+    ">": ">",
+    ">=": ">=",
+}
+_ARITH_OPS: dict[str, ArithOp] = {"+": "+", "-": "-", "*": "*", "/": "/", "%": "%"}
 _LITERALS = {"true": True, "false": False}
 
 
@@ -269,7 +294,14 @@ def _tokenize(text: str) -> list[_Token]:
 # --- parser ------------------------------------------------------------------------------
 
 
+_Typed = tuple[Expr, int]  # an expression and the height of its tree
+
+
 class _Parser:
+    """Operator precedence by an explicit stack (binary operators never recurse), so nesting
+    costs a few Python frames per '(' or call; MAX_DEPTH bounds both those and the height of
+    the tree that evaluate() walks recursively, far below Python's recursion limit."""
+
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokenize(text)
@@ -309,155 +341,153 @@ class _Parser:
             shown = {"number": "a number", "boolean": "true/false"}
             raise self.error(f"{what} needs {shown[want]}, not {shown[got]}", column)
 
-    def nest(self, column: int) -> None:
+    def too_deep(self, column: int) -> ExprError:
+        return self.error(f"condition nests more than {MAX_DEPTH} levels deep", column)
+
+    def node(self, expr: Expr, height: int, column: int) -> _Typed:
+        if height > MAX_DEPTH:
+            raise self.too_deep(column)
+        return expr, height
+
+    def enter(self, column: int) -> None:
         self.depth += 1
         if self.depth > MAX_DEPTH:
-            raise self.error(f"condition nests more than {MAX_DEPTH} levels deep", column)
+            raise self.too_deep(column)
+
+    def expect_close(self, opened: str, column: int) -> None:
+        closing = self.peek()
+        if closing.kind == "op" and closing.text == ")":
+            self.next()
+            self.depth -= 1
+            return
+        if closing.kind == "end":
+            raise self.error("missing ')'", closing.column, f"to close {opened} at column {column}")
+        raise self.unexpected(closing)
 
     # grammar
 
     def parse(self) -> Expr:
         if self.peek().kind == "end":
             raise ExprError("empty condition")
-        expr = self.logic("||", self.and_)
+        expr, _ = self.expression()
         token = self.peek()
         if token.kind != "end":
             raise self.unexpected(token)
         return expr
 
-    def and_(self) -> Expr:
-        return self.logic("&&", self.equality)
-
-    def logic(self, op: LogicOp, operand: Callable[[], Expr]) -> Expr:
-        first = operand()
-        operands = [first]
-        while self.op() == op:
+    def expression(self) -> _Typed:
+        """unary (binary-operator unary)*, grouped by precedence with an operator stack."""
+        operands = [self.unary()]
+        operators: list[tuple[str, _Token]] = []
+        while (op := self.op()) in _LEVELS:
+            assert op is not None
             token = self.next()
-            right = operand()
-            for side in (operands[-1], right):
-                self.expect_kind(side, "boolean", f"'{op}'", token.column)
-            operands.append(right)
-        return first if len(operands) == 1 else Logic(op, tuple(operands))
+            level = _LEVELS[op]
+            while operators and _LEVELS[operators[-1][0]] > level:
+                self.reduce(operands, operators)
+            if operators and _LEVELS[operators[-1][0]] == level:
+                if level in (_EQUALITY, _ORDER):
+                    example = "a == b && b == c" if level == _EQUALITY else "a < b && b < c"
+                    raise self.error("comparisons do not chain", token.column, f"write {example}")
+                self.reduce(operands, operators)  # left-associative
+            operators.append((op, token))
+            operands.append(self.unary())
+        while operators:
+            self.reduce(operands, operators)
+        return operands[0]
 
-    def equality(self) -> Expr:
-        left = self.comparison()
-        op = _EQUALITY.get(self.op())
-        if op is None:
-            return left
-        token = self.next()
-        right = self.comparison()
-        if kind(left) != kind(right):
-            raise self.error(f"'{op}' compares a number with true/false", token.column)
-        if self.op() in _EQUALITY:
-            raise self.error(
-                "comparisons do not chain", self.peek().column, "write a == b && b == c"
-            )
-        return Compare(op, left, right, token.column)
-
-    def comparison(self) -> Expr:
-        left = self.additive()
-        op = _ORDER.get(self.op())
-        if op is None:
-            return left
-        token = self.next()
-        right = self.additive()
-        for side in (left, right):
-            self.expect_kind(side, "number", f"'{op}'", token.column)
-        if self.op() in _ORDER:
-            raise self.error("comparisons do not chain", self.peek().column, "write a < b && b < c")
-        return Compare(op, left, right, token.column)
-
-    def additive(self) -> Expr:
-        return self.arithmetic(_ADDITIVE, self.term)
-
-    def term(self) -> Expr:
-        return self.arithmetic(_MULTIPLICATIVE, self.unary)
-
-    def arithmetic(self, ops: Mapping[str | None, ArithOp], operand: Callable[[], Expr]) -> Expr:
-        first = operand()
-        rest: list[tuple[ArithOp, Expr, int]] = []
-        while (op := ops.get(self.op())) is not None:
-            token = self.next()
-            right = operand()
-            left = first if not rest else rest[-1][1]
+    def reduce(self, operands: list[_Typed], operators: list[tuple[str, _Token]]) -> None:
+        op, token = operators.pop()
+        right, right_height = operands.pop()
+        left, left_height = operands.pop()
+        column, level = token.column, _LEVELS[op]
+        if level == _EQUALITY:
+            if kind(left) != kind(right):
+                raise self.error(f"'{op}' compares a number with true/false", column)
+        else:
+            want: Kind = "boolean" if level in (_OR, _AND) else "number"
             for side in (left, right):
-                self.expect_kind(side, "number", f"'{op}'", token.column)
-            rest.append((op, right, token.column))
-        return first if not rest else Arithmetic(first, tuple(rest))
+                self.expect_kind(side, want, f"'{op}'", column)
+        height = 1 + max(left_height, right_height)
+        if level in (_OR, _AND):
+            logic_op: LogicOp = "||" if level == _OR else "&&"
+            if isinstance(left, Logic) and left.op == logic_op:  # a || b || c: one node
+                expr: Expr = Logic(logic_op, (*left.operands, right))
+                height = max(left_height, 1 + right_height)
+            else:
+                expr = Logic(logic_op, (left, right))
+        elif level in (_EQUALITY, _ORDER):
+            expr = Compare(_COMPARE_OPS[op], left, right, column)
+        else:
+            arith = (_ARITH_OPS[op], right, column)
+            if isinstance(left, Arithmetic) and _LEVELS[left.rest[0][0]] == level:
+                expr = Arithmetic(left.first, (*left.rest, arith))  # a - b + c: one node
+                height = max(left_height, 1 + right_height)
+            else:
+                expr = Arithmetic(left, (arith,))
+        operands.append(self.node(expr, height, column))
 
-    def unary(self) -> Expr:
-        op = _UNARY.get(self.op())
-        if op is None:
-            return self.primary()
-        token = self.next()
-        self.nest(token.column)
-        operand = self.unary()
-        self.depth -= 1
-        if op == "!" and kind(operand) == "number":
-            raise self.error(
-                f"'{token.text}' needs true/false, not a number",
-                token.column,
-                f"'{token.text}' applies to what follows it directly: write {token.text}(a > b)",
-            )
-        self.expect_kind(operand, "number" if op == "-" else "boolean", "'-'", token.column)
-        if op == "-" and isinstance(operand, Number):
-            return Number(-operand.value, token.column)
-        return Unary(op, operand, token.column)
+    def unary(self) -> _Typed:
+        """Prefix operators, applied innermost first (no recursion)."""
+        prefixes: list[tuple[UnaryOp, _Token]] = []
+        while (op := self.op()) in ("-", "!"):
+            prefixes.append(("!" if op == "!" else "-", self.next()))
+        expr, height = self.primary()
+        for op, token in reversed(prefixes):
+            if op == "!" and kind(expr) == "number":
+                raise self.error(
+                    f"'{token.text}' needs true/false, not a number",
+                    token.column,
+                    f"'{token.text}' applies to what follows it directly: write {token.text}(a > b)",
+                )
+            if op == "-":
+                self.expect_kind(expr, "number", "'-'", token.column)
+                if isinstance(expr, Number):
+                    expr = Number(-expr.value, token.column)
+                    continue
+            expr, height = self.node(Unary(op, expr, token.column), height + 1, token.column)
+        return expr, height
 
-    def primary(self) -> Expr:
+    def primary(self) -> _Typed:
         token = self.next()
         if token.kind == "number":
-            return Number(float(token.text), token.column)
+            return Number(float(token.text), token.column), 1
         if token.kind == "op" and token.text == "(":
-            self.nest(token.column)
-            inner = self.logic("||", self.and_)
-            closing = self.peek()
-            if closing.kind != "op" or closing.text != ")":
-                if closing.kind == "end":
-                    raise self.error(
-                        "missing ')'", closing.column, f"to close the '(' at column {token.column}"
-                    )
-                raise self.unexpected(closing)
-            self.next()
-            self.depth -= 1
+            self.enter(token.column)
+            inner = self.expression()
+            self.expect_close("the '('", token.column)
             return inner
         if token.kind == "name" and token.text not in _KEYWORDS:
             if token.text in _LITERALS:
-                return Boolean(_LITERALS[token.text], token.column)
+                return Boolean(_LITERALS[token.text], token.column), 1
             if self.op() == "(":
                 return self.call(token)
-            return Variable(token.text, token.column)
+            return Variable(token.text, token.column), 1
         raise self.unexpected(token)
 
-    def call(self, name: _Token) -> Expr:
+    def call(self, name: _Token) -> _Typed:
         if name.text not in _FUNCTIONS:
             known = ", ".join(sorted(_FUNCTIONS))
             raise self.error(f"unknown function {name.text!r}", name.column, f"functions: {known}")
         arity = _FUNCTIONS[name.text][0]
         self.next()  # (
-        self.nest(name.column)
+        self.enter(name.column)
         args: list[Expr] = []
+        height = 1
         if self.op() != ")":
             while True:
-                arg = self.logic("||", self.and_)
+                arg, arg_height = self.expression()
                 self.expect_kind(arg, "number", f"{name.text}()", name.column)
                 args.append(arg)
+                height = max(height, arg_height + 1)
                 if self.op() != ",":
                     break
                 self.next()
-        closing = self.peek()
-        if closing.kind != "op" or closing.text != ")":
-            if closing.kind == "end":
-                raise self.error(
-                    "missing ')'", closing.column, f"to close {name.text}( at column {name.column}"
-                )
-            raise self.unexpected(closing)
-        self.next()
-        self.depth -= 1
+        self.expect_close(f"{name.text}(", name.column)
         if len(args) != arity:
             plural = "argument" if arity == 1 else "arguments"
             raise self.error(f"{name.text}() takes {arity} {plural}, not {len(args)}", name.column)
-        return Call(name.text, tuple(args), name.column)
+        return self.node(Call(name.text, tuple(args), name.column), height, name.column)
 
 
 @lru_cache(maxsize=512)
@@ -520,10 +550,15 @@ def evaluate(expr: Expr, variables: Mapping[str, float]) -> bool | float:
     if isinstance(expr, Compare):
         return _compare(expr.op, evaluate(expr.left, variables), evaluate(expr.right, variables))
     if isinstance(expr, Logic):
-        if expr.op == "&&":
-            return all(evaluate(operand, variables) for operand in expr.operands)
-        return any(evaluate(operand, variables) for operand in expr.operands)
-    args = [evaluate(arg, variables) for arg in expr.args]
+        # short-circuit, left to right (loops rather than all()/any(): fewer frames)
+        stop_at = expr.op == "||"
+        for operand in expr.operands:
+            if evaluate(operand, variables) == stop_at:
+                return stop_at
+        return not stop_at
+    args = []
+    for arg in expr.args:
+        args.append(evaluate(arg, variables))
     return _FUNCTIONS[expr.function][2](*args)
 
 

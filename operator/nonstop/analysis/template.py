@@ -1,12 +1,13 @@
 """Template variables in metric queries: `{{name}}` or `{{ name }}`, nothing else.
 
 Names are letters, digits, dots, underscores and dashes: `{{revision}}`, `{{stableRevision}}`,
-`{{canaryRevision}}`, `{{rollout}}`, `{{namespace}}`, `{{args.x}}` (dashes because Argo
-Rollouts templates commonly say `{{args.service-name}}`). There is no escaping, no filters, no
-defaults: a placeholder the caller does not know is an error, as is anything else between
-`{{` and `}}`, or a `{{` that is never closed, so a typo never reaches a metrics provider as
-literal braces. Values are inserted as they are; quoting them for the query language is the
-caller's business. Substituted values are not scanned again.
+`{{canaryRevision}}`, `{{rollout}}`, `{{namespace}}`, `{{args.x}}`; dashes because Argo
+Rollouts templates commonly say `{{args.service-name}}` or `{{ args.api-token }}` (its
+docs/features/analysis.md). There is no escaping, no filters, no defaults: a placeholder the
+caller does not know is an error, as is anything else between `{{` and `}}`, or a `{{` that
+is never closed, so a typo never reaches a metrics provider as literal braces. Values are
+inserted as they are; quoting them for the query language is the caller's business.
+Substituted values are not scanned again.
 """
 
 from __future__ import annotations

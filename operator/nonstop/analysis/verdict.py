@@ -3,16 +3,22 @@
 The rules follow Argo Rollouts' AnalysisRun, so that templates written for it mean the same:
 
 * One measurement (judge()), as Argo's `EvaluateResult` (utils/evaluate/evaluate.go in
-  argoproj/argo-rollouts): the failure condition is checked first and wins; with only a
-  success condition, not meeting it is a failure; with only a failure condition, not meeting
-  it is a success; with neither, every measurement that returned a value is Successful;
-  with both and neither true, the measurement is Inconclusive. A condition that cannot be
-  evaluated makes an Error measurement.
+  github.com/argoproj/argo-rollouts): the failure condition is checked first and wins; with
+  only a success condition, not meeting it is a failure ("Without a failure condition, a
+  measurement is considered a failure if the measurement's success condition is not true");
+  with only a failure condition, not meeting it is a success; with neither, every
+  measurement that returned a value is Successful ("Always return success unless there is an
+  error"); with both and neither true, the measurement is Inconclusive (docs/features/
+  analysis.md, "Inconclusive Runs": "when both success and failure conditions are specified,
+  but the measurement value did not meet either condition"). The same page says a metric
+  with no conditions could be Inconclusive; Argo's code says Successful, and nonstop follows
+  the code. A condition that cannot be evaluated makes an Error measurement, as in Argo.
 * One metric (MetricState.phase()), as Argo's `assessMetricStatus` (analysis/analysis.go):
   Failed once failed > failureLimit, Error once consecutiveErrors > consecutiveErrorLimit
   (default 4), Inconclusive once inconclusive > inconclusiveLimit, Successful once `count`
-  measurements were taken; a metric without a count runs until the analysis is stopped
-  (background analysis).
+  measurements (of any phase) were taken; a metric without a count runs until the analysis
+  is stopped (background analysis), and a stopped metric ends Successful unless a limit
+  was crossed (Argo's `terminating`).
 
 Where nonstop is stricter than Argo:
 
@@ -20,7 +26,9 @@ Where nonstop is stricter than Argo:
   with Argo, `result < 0.05` is simply false for NaN (a failure), but `result > 100` as a
   failure condition would let NaN pass.
 * Errors never count as passes: a metric whose count is reached (or that is stopped) with
-  errors and no successful measurement at all is Error, not Successful.
+  errors and no successful measurement at all is Error, not Successful (Argo would say
+  Successful after e.g. [Error, Failed] with count 2 and failureLimit 1; see
+  argoproj/argo-rollouts#1850).
 * When both limits are crossed, Failed wins over Error, and Error over Inconclusive (the
   order of analysis_phase()).
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from nonstop.analysis.compare import compare
 from nonstop.analysis.expr import ExprError, check
-from nonstop.analysis.template import TemplateError, render
+from nonstop.analysis.template import render
 from nonstop.analysis.verdict import (
     Measurement,
     MetricPolicy,
@@ -68,6 +68,11 @@ def metrics_of(analysis: Analysis, templates: Mapping[str, AnalysisTemplateSpec]
             )
         metrics.extend(template.metrics)
     metrics.extend(analysis.metrics or [])
+    for metric in metrics:  # a template's conditions are only seen here
+        try:
+            policy(metric)
+        except ValueError as exc:
+            raise RoutingError("InvalidSpec", str(exc)) from exc
     return metrics
 
 
@@ -197,6 +202,8 @@ def next_measurement_in(
         for metric in metrics.get(run.name, []):
             interval = policy(metric).interval_seconds
             status = next((m for m in run.metrics if m.name == metric.name), None)
+            if status is not None and status.phase != "Running":
+                continue
             last = status.measurements[-1].at if status and status.measurements else None
             at = (last + timedelta(seconds=interval)) if last else run.started_at
             seconds = max(0.2, (at - now).total_seconds())
@@ -232,16 +239,17 @@ def _measurement(
             min_samples=metric.compare.min_samples,
         )
         phase: MeasurementPhase = "Failed" if result.verdict == "Worse" else "Successful"
+        message = result.message
         if result.verdict == "Inconclusive":
-            message = f"collecting samples: {result.message}"
-        else:
-            message = result.message
+            taken = status.successful + status.failed + status.inconclusive + status.errors
+            last = metric.count is not None and taken + 1 >= metric.count
+            # too few samples: the test has not run; at the last measurement that is a
+            # verdict of its own (never a pass), before it only a step of collecting
+            phase = "Inconclusive" if last else "Successful"
+            message = f"{'too few samples' if last else 'collecting samples'}: {message}"
         return Measurement(at=now, value=result.p_value, phase=phase, message=message), status
     value = reading.value if reading.value is not None else math.nan
-    try:
-        return judge(policy(metric), value, now), status
-    except (ExprError, TemplateError) as exc:
-        return Measurement(at=now, value=value, phase="Error", message=str(exc)), status
+    return judge(policy(metric), value, now), status
 
 
 def fold(

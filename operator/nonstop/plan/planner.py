@@ -184,13 +184,6 @@ def _strategy_problem(spec: RolloutSpec) -> tuple[str, str] | None:
     shadow = spec.strategy.shadow
     canary = spec.strategy.canary or (shadow.then.canary if shadow else None)
     blue_green = spec.strategy.blue_green or (shadow.then.blue_green if shadow else None)
-    if shadow is not None and shadow.analysis is not None:
-        return (
-            "StrategyNotAvailable",
-            "analysis of the shadow phase is not available yet in this version of nonstop"
-            " (canary steps, background and blue-green pre-promotion analysis are)."
-            " Nothing was changed.",
-        )
     if (problem := conditions_problem(spec)) is not None:
         return "InvalidSpec", f"{problem}. Nothing was changed."
     if canary is not None:

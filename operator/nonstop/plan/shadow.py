@@ -14,7 +14,8 @@ Verdict: a shadow pod that turns unready or restarts during the phase fails it a
 (status.abort, reason ShadowFailed): the mirror leaves the route in the first write, the
 shadow revision goes to zero. `duration` without a failure passes it (status.shadow
 .passedAt): the mirror goes and the `then` strategy takes over the same revision from its
-first step. Metric analysis (spec.strategy.shadow.analysis) will plug in beside readiness.
+first step. Metric analysis (spec.strategy.shadow.analysis, run `shadow`) judges beside
+readiness: a failed run fails the phase, which passes only once the run has succeeded.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from nonstop.api import Abort, RolloutSpec
 from nonstop.api.base import duration_seconds
 from nonstop.api.spec import ShadowStrategy, Strategy
 from nonstop.api.status import Phase, ShadowRecord
+from nonstop.plan.analysis import Wanted, judgement
 from nonstop.plan.bluegreen import plan_blue_green, whole
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import Action, EventSpec, Observed, PodProblem, RolloutView
@@ -153,6 +155,7 @@ def plan_shadow(
         selects={spec.service.name: ctx.stable, service: revision},
         shadow=record,
         events=tuple(events),
+        wanted=shadow_wanted(spec) if running else (),
     )
 
 
@@ -171,6 +174,9 @@ def _running(
     assert shadow is not None and record.started_at is not None
     problems = [p for p in observed.unready_pods if p.revision == revision]
     failure = _failure(problems, observed.restarts - record.restarts, ready)
+    wanted = shadow_wanted(spec)
+    judged = judgement(prev, wanted, revision)
+    failure = failure or judged.abort
     if failure is not None:
         message = f"shadow revision {revision} failed: {failure}"
         abort = Abort(revision=revision, at=now, reason="ShadowFailed", message=message)
@@ -180,16 +186,24 @@ def _running(
             outcome, shadow=record, events=(EventSpec("Warning", "ShadowFailed", message),)
         )
     ends = record.started_at + timedelta(seconds=duration_seconds(shadow.duration))
-    if now < ends and promotion is None:  # a promote ends the phase early
+    analysed = not wanted or "shadow" in judged.passed
+    if (now < ends or not analysed) and promotion is None:  # a promote ends the phase early
         return None
     passed = record.model_copy(update={"passed_at": now})
     status = prev.model_copy(update={"shadow": passed, "current_step_index": None})
     outcome = _then(replace(rollout, status=status), spec, revision, observed, now, None)
     message = (
         f"shadow revision {revision} passed {shadow.duration} of mirrored traffic with every"
-        f" pod ready; live traffic moves by {then_spec(spec).strategy.name}"
+        f" pod ready{' and its analysis passed' if wanted else ''}; live traffic moves by"
+        f" {then_spec(spec).strategy.name}"
     )
     return replace(outcome, shadow=passed, events=(EventSpec("Normal", "ShadowPassed", message),))
+
+
+def shadow_wanted(spec: RolloutSpec) -> tuple[Wanted, ...]:
+    """The shadow phase's analysis run, judged with {{revision}} the shadow revision."""
+    shadow = spec.strategy.shadow
+    return (Wanted("shadow", shadow.analysis),) if shadow and shadow.analysis else ()
 
 
 def _mirroring(shadow: ShadowStrategy, service: str, now: datetime) -> str:
