@@ -112,11 +112,12 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     cluster.kubectl("create", "service", "clusterip", "taken", "--tcp=80:9090", "-n", namespace)
     theirs = cluster.get("service", "taken", "-n", namespace)
     cluster.apply(rollout(name="conflict", service="taken"), namespace)
-    # a strategy this version does not carry out yet
+    # a condition that does not parse (admission cannot parse it)
     later_manifest = rollout(name="later")
     metric = {
         "name": "errors",
         "provider": {"web": {"url": "http://127.0.0.1:9/x", "jsonPath": "$.v"}},
+        "failureCondition": "result >> 2",
     }
     later_manifest["spec"]["strategy"] = {
         "canary": {"steps": [{"analysis": {"metrics": [metric]}}]}
@@ -145,7 +146,7 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     conflict = eventually(lambda: stalled("conflict"), 60, "conflict Stalled")
     later = eventually(lambda: stalled("later"), 60, "later Stalled")
     assert "Service taken already exists" in conflict["message"]
-    assert "analysis is not available yet" in later["message"]
+    assert "failureCondition" in later["message"] and "result >> 2" in later["message"]
     no_flags = eventually(lambda: stalled("toggle"), 60, "toggle Stalled")
     assert (
         f"ConfigMap {namespace}/flags named in spec.strategy.featureToggle" in no_flags["message"]
@@ -162,7 +163,7 @@ def test_semantically_invalid_rollouts_stall_and_change_nothing(
     reasons = {e["reason"] for e in cluster.get("events", "-n", namespace)["items"]}
     assert {
         "ServiceConflict",
-        "StrategyNotAvailable",
+        "InvalidSpec",
         "HTTPRouteNotFound",
         "FlagDocumentNotFound",
     } <= reasons

@@ -208,3 +208,61 @@ def test_a_template_with_a_broken_condition_stops_the_rollout_without_a_crash() 
     stalled = world.status.condition("Stalled")
     assert stalled is not None and stalled.reason == "InvalidSpec"
     assert "failureCondition" in stalled.message
+
+
+def test_blue_green_post_promotion_failure_switches_back_in_one_update() -> None:
+    strategy = {
+        "blueGreen": {
+            "previewService": "web-preview",
+            "autoPromotion": {"afterSeconds": 0},
+            "scaleDownDelaySeconds": 0,
+            "postPromotionAnalysis": {"metrics": [ERROR_RATE]},
+        }
+    }
+    world = World(rollout_raw(replicas=4, strategy=strategy))
+    world.run_until("Healthy")
+    blue = world.revision
+    world.set_image("web:2")
+    green = world.revision
+    world.metrics["error-rate"] = 0.0
+    for _ in range(40):  # until green is active and its analysis runs
+        world.step()
+        world.now += timedelta(seconds=1)
+        if world.services["web"].selector["nonstop.dev/revision"] == green:
+            break
+    assert world.replicas_by_revision()[blue] == 4  # kept while the analysis runs
+    world.metrics["error-rate"] = 0.5
+    switches = []
+    for _ in range(30):
+        decision = world.step()
+        world.now += timedelta(seconds=1)
+        switches += [
+            a
+            for a in decision.actions
+            if getattr(a, "body", {}).get("metadata", {}).get("name") == "web"
+        ]
+    assert world.services["web"].selector["nonstop.dev/revision"] == blue
+    assert len(switches) == 1  # one selector update back
+    assert world.status.abort is not None and world.status.abort.reason == "AnalysisFailed"
+    assert world.replicas_by_revision() == {blue: 4, green: 0}
+    assert world.status.stable_revision == blue
+
+
+def test_blue_green_post_promotion_success_lets_blue_go() -> None:
+    strategy = {
+        "blueGreen": {
+            "previewService": "web-preview",
+            "autoPromotion": {"afterSeconds": 0},
+            "scaleDownDelaySeconds": 0,
+            "postPromotionAnalysis": {"metrics": [ERROR_RATE]},
+        }
+    }
+    world = World(rollout_raw(replicas=4, strategy=strategy))
+    world.run_until("Healthy")
+    blue = world.revision
+    world.set_image("web:2")
+    world.metrics["error-rate"] = 0.0
+    world.run(60, seconds=1)
+    assert world.replicas_by_revision() == {blue: 0, world.revision: 4}
+    post = next(r for r in world.status.analysis_runs if r.name == "postPromotion")
+    assert post.phase == "Successful"

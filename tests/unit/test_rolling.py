@@ -165,21 +165,14 @@ def test_paused_rollout_makes_no_changes_and_does_not_abort() -> None:
     world.run_until("Healthy")
 
 
-def test_unsupported_part_of_a_strategy_is_stalled_and_changes_nothing() -> None:
-    metric = {
-        "name": "errors",
-        "provider": {"web": {"url": "http://127.0.0.1:9/x", "jsonPath": "$.v"}},
-    }
-    post = {"metrics": [metric]}
-    raw = rollout_raw(
-        strategy={"blueGreen": {"previewService": "web-preview", "postPromotionAnalysis": post}}
-    )
+def test_a_contradictory_spec_is_stalled_and_changes_nothing() -> None:
+    raw = rollout_raw(strategy={"blueGreen": {"previewService": "web-preview"}}, route="web")
     world = World(raw)
     decision = world.step()
     assert decision.actions == ()
     assert decision.status.condition("Stalled").status == "True"  # type: ignore[union-attr]
-    assert decision.status.condition("Stalled").reason == "StrategyNotAvailable"  # type: ignore[union-attr]
-    assert [e.reason for e in decision.events] == ["StrategyNotAvailable"]
+    assert decision.status.condition("Stalled").reason == "InvalidSpec"  # type: ignore[union-attr]
+    assert [e.reason for e in decision.events] == ["InvalidSpec"]
     assert world.step().events == ()  # said once, not every pass
 
 

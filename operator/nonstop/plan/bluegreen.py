@@ -24,7 +24,7 @@ blue.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from nonstop.api import Abort, RolloutSpec
 from nonstop.api.status import Phase
@@ -205,6 +205,16 @@ def _ready(ctx: _Rolling, observed: Observed, preview_service: str) -> bool:
     )
 
 
+def _previous(ctx: _Rolling) -> DeploymentView | None:
+    """The revision the switch replaced, while it is still whole (so that going back is one
+    selector switch): the newest other revision at full size."""
+    whole_ones = [
+        d for r, d in ctx.deps.items() if r != ctx.revision and whole(d, ctx.spec.replicas)
+    ]
+    epoch = datetime.min.replace(tzinfo=UTC)
+    return max(whole_ones, key=lambda d: d.created_at or epoch, default=None)
+
+
 def _aborted(ctx: _Rolling, abort: Abort, now: datetime) -> Outcome:
     status = ctx.rollout.status.model_copy(update={"abort": abort})
     return _settled(replace(ctx, rollout=replace(ctx.rollout, status=status)), now)
@@ -231,15 +241,33 @@ def _after_switch(ctx: _Rolling, now: datetime, delay: int) -> Outcome:
     keep_until = switched_at + timedelta(seconds=delay) if switched_at else None
     selects = _both(ctx.spec, ctx.revision)
     others_up = any(d.spec_replicas > 0 for r, d in ctx.deps.items() if r != ctx.revision)
-    if keep_until is not None and now < keep_until and others_up:
+    assert ctx.spec.strategy.blue_green is not None
+    post = ctx.spec.strategy.blue_green.post_promotion_analysis
+    previous = _previous(ctx)
+    wanted = (
+        (Wanted("postPromotion", post),) if post and switched_at and previous is not None else ()
+    )
+    judged = judgement(prev, wanted, ctx.revision)
+    if judged.abort is not None and previous is not None:  # one switch back, then green goes
+        abort = Abort(revision=ctx.revision, at=now, reason="AnalysisFailed", message=judged.abort)
+        return _aborted(replace(ctx, stable=previous.revision), abort, now)
+    analysing = bool(wanted) and "postPromotion" not in judged.passed
+    if ((keep_until is not None and now < keep_until) or analysing) and others_up:
         kept = ", ".join(
             sorted(d.name for r, d in ctx.deps.items() if r != ctx.revision and d.spec_replicas)
         )
         mine = ctx.deps.get(ctx.revision)
+        until = (
+            f"the post-promotion analysis ends ({judged.hold})"
+            if judged.hold
+            else "the post-promotion analysis ends"
+            if analysing
+            else f"{keep_until:%H:%M:%S}"
+        )
         message = (
             f"revision {ctx.revision} is active ({mine.available if mine else 0}/"
             f"{ctx.spec.replicas} pods available); {kept} stays at full size until"
-            f" {keep_until:%H:%M:%S} for an instant undo"
+            f" {until} for an instant undo"
         )
         return Outcome(
             [],
@@ -249,10 +277,11 @@ def _after_switch(ctx: _Rolling, now: datetime, delay: int) -> Outcome:
             None,
             now,
             f"{STAGES}/{STAGES}",
-            max(0.5, min(IDLE_REQUEUE, (keep_until - now).total_seconds() + 0.2)),
+            max(0.5, min(IDLE_REQUEUE, ((keep_until or now) - now).total_seconds() + 0.2)),
             step_index=PROMOTED,
             step_started_at=switched_at,
             selects=selects,
+            wanted=wanted,
         )
     outcome = rolling_pass(ctx, now)
     return replace(

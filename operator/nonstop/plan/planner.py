@@ -42,7 +42,6 @@ from nonstop.plan.shadow import plan_shadow
 from nonstop.plan.steps import Promotion, step_kind
 from nonstop.plan.toggle import plan_feature_toggle
 
-AVAILABLE_STRATEGIES = {"rolling", "canary", "blueGreen", "shadow", "featureToggle"}
 STALLED_REQUEUE = 60.0
 
 # Entering one of these states (for a given revision) is worth an Event.
@@ -158,13 +157,6 @@ def semantic_problem(
     rollout: RolloutView, spec: RolloutSpec, observed: Observed
 ) -> tuple[str, str] | None:
     """What admission cannot see but makes the Rollout impossible to carry out."""
-    name = spec.strategy.name
-    if name not in AVAILABLE_STRATEGIES:
-        return (
-            "StrategyNotAvailable",
-            f"strategy {name} is not available yet in this version of nonstop"
-            f" (available: {', '.join(sorted(AVAILABLE_STRATEGIES))}). Nothing was changed.",
-        )
     problem = _strategy_problem(spec)
     if problem is not None:
         return problem
@@ -204,12 +196,6 @@ def _strategy_problem(spec: RolloutSpec) -> tuple[str, str] | None:
             return (
                 "InvalidSpec",
                 "blueGreen.previewService must differ from spec.service.name. Nothing was changed.",
-            )
-        if blue_green.post_promotion_analysis:
-            return (
-                "StrategyNotAvailable",
-                "postPromotionAnalysis is not available yet in this version of nonstop"
-                " (prePromotionAnalysis is). Nothing was changed.",
             )
     return None
 
