@@ -210,16 +210,18 @@ def test_a_template_with_a_broken_condition_stops_the_rollout_without_a_crash() 
     assert "failureCondition" in stalled.message
 
 
-def test_blue_green_post_promotion_failure_switches_back_in_one_update() -> None:
-    strategy = {
-        "blueGreen": {
-            "previewService": "web-preview",
-            "autoPromotion": {"afterSeconds": 0},
-            "scaleDownDelaySeconds": 0,
-            "postPromotionAnalysis": {"metrics": [ERROR_RATE]},
-        }
+POST_PROMOTION = {
+    "blueGreen": {
+        "previewService": "web-preview",
+        "autoPromotion": {"afterSeconds": 0},
+        "scaleDownDelaySeconds": 0,
+        "postPromotionAnalysis": {"metrics": [ERROR_RATE]},
     }
-    world = World(rollout_raw(replicas=4, strategy=strategy))
+}
+
+
+def test_blue_green_post_promotion_failure_switches_back_in_one_update() -> None:
+    world = World(rollout_raw(replicas=4, strategy=POST_PROMOTION))
     world.run_until("Healthy")
     blue = world.revision
     world.set_image("web:2")
@@ -249,15 +251,7 @@ def test_blue_green_post_promotion_failure_switches_back_in_one_update() -> None
 
 
 def test_blue_green_post_promotion_success_lets_blue_go() -> None:
-    strategy = {
-        "blueGreen": {
-            "previewService": "web-preview",
-            "autoPromotion": {"afterSeconds": 0},
-            "scaleDownDelaySeconds": 0,
-            "postPromotionAnalysis": {"metrics": [ERROR_RATE]},
-        }
-    }
-    world = World(rollout_raw(replicas=4, strategy=strategy))
+    world = World(rollout_raw(replicas=4, strategy=POST_PROMOTION))
     world.run_until("Healthy")
     blue = world.revision
     world.set_image("web:2")

@@ -35,6 +35,16 @@ def mirror_of(world: World, service: str = "web-canary") -> float:
     return read_mirror_percent(world.route, service)
 
 
+def until_mirrored(world: World) -> None:
+    """Passes until the route mirrors to the shadow."""
+    for _ in range(10):
+        world.step()
+        world.now += timedelta(seconds=2)
+        if mirror_of(world):
+            return
+    raise AssertionError(f"never mirrored; last: {world.status.message}")
+
+
 def live_weight(world: World, service: str = "web-canary") -> float:
     assert world.route is not None
     weights = read_weights(world.route, "web", service)
@@ -74,11 +84,7 @@ def test_shadow_mirrors_safe_methods_to_a_ready_shadow_then_the_canary_completes
 def test_while_mirroring_the_route_has_one_mirror_rule_per_safe_method() -> None:
     world = shadow_world(CANARY_THEN)
     world.set_image("web:2")
-    for _ in range(10):
-        world.step()
-        world.now += timedelta(seconds=2)
-        if mirror_of(world):
-            break
+    until_mirrored(world)
     world.step()  # status says what the route read back shows
     assert world.route is not None
     names = [r.get("name") for r in world.route["spec"]["rules"]]
@@ -100,11 +106,7 @@ def test_a_shadow_that_turns_unready_fails_and_leaves_no_trace() -> None:
     world = shadow_world(CANARY_THEN)
     stable = world.revision
     world.set_image("web:2")
-    for _ in range(10):
-        world.step()
-        world.now += timedelta(seconds=2)
-        if mirror_of(world):
-            break
+    until_mirrored(world)
     world.never_ready.add(world.revision)  # the shadow's pods turn unready
     world.settle()
     decision = world.step()
@@ -121,11 +123,7 @@ def test_a_shadow_that_turns_unready_fails_and_leaves_no_trace() -> None:
 def test_a_restart_fails_the_shadow() -> None:
     world = shadow_world(CANARY_THEN)
     world.set_image("web:2")
-    for _ in range(10):
-        world.step()
-        world.now += timedelta(seconds=2)
-        if mirror_of(world):
-            break
+    until_mirrored(world)
     world.restarts += 1
     world.step()
     assert world.status.abort is not None and "restart" in world.status.abort.message
@@ -155,11 +153,7 @@ def test_mirroring_writes_needs_the_opt_in_and_then_mirrors_every_method() -> No
         allowUnsafeMethods=True,
     )
     world.set_image("web:2")
-    for _ in range(10):
-        world.step()
-        world.now += timedelta(seconds=2)
-        if mirror_of(world):
-            break
+    until_mirrored(world)
     assert world.route is not None
     names = [r.get("name") for r in world.route["spec"]["rules"]]
     assert "nonstop-mirror-post-0" in names

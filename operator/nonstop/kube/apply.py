@@ -49,8 +49,8 @@ def apply(
     for action in actions:
         try:
             match action:
-                case EnsureService(body=body):
-                    kube.ensure_service(body)
+                case EnsureService(body=body, current_selector=current):
+                    kube.ensure_service(body, current)
                 case CreateDeployment(body=body):
                     kube.create_deployment(body)
                 case ScaleDeployment(name=name, replicas=replicas):

@@ -171,25 +171,29 @@ class Kube:
             if exc.status != 404:
                 raise
 
-    def ensure_service(self, body: dict[str, Any]) -> None:
+    def ensure_service(
+        self, body: dict[str, Any], current_selector: dict[str, str] | None = None
+    ) -> None:
+        """Create the Service, or (it exists, with `current_selector` as observed) patch it."""
         ns, name = body["metadata"]["namespace"], body["metadata"]["name"]
-        try:
-            self._request("POST", _services(ns), body=body)
-        except ApiException as exc:
-            if exc.status != 409:
-                raise
-            current = self._request("GET", f"{_services(ns)}/{name}") or {}
-            # A merge patch merges maps: selector keys that must go are sent as null, so the
-            # selector changes in this one update (a switch, never a moment of both).
-            selector: dict[str, Any] = {
-                k: None for k in (current.get("spec", {}).get("selector") or {})
-            }
-            selector.update(body["spec"]["selector"])
-            patch = {
-                "metadata": {"labels": body["metadata"]["labels"]},
-                "spec": {**body["spec"], "selector": selector},
-            }
-            self._request("PATCH", f"{_services(ns)}/{name}", body=patch, content_type=MERGE_PATCH)
+        if current_selector is None:
+            try:
+                self._request("POST", _services(ns), body=body)
+                return
+            except ApiException as exc:
+                if exc.status != 409:
+                    raise
+                current = self._request("GET", f"{_services(ns)}/{name}") or {}
+                current_selector = current.get("spec", {}).get("selector") or {}
+        # A merge patch merges maps: selector keys that must go are sent as null, so the
+        # selector changes in this one update (a switch, never a moment of both).
+        selector: dict[str, Any] = {k: None for k in current_selector}
+        selector.update(body["spec"]["selector"])
+        patch = {
+            "metadata": {"labels": body["metadata"]["labels"]},
+            "spec": {**body["spec"], "selector": selector},
+        }
+        self._request("PATCH", f"{_services(ns)}/{name}", body=patch, content_type=MERGE_PATCH)
 
     def replace_route(self, body: dict[str, Any]) -> None:
         """PUT the whole route; its resourceVersion makes a concurrent change a 409."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from typing import Any
 
@@ -11,6 +10,7 @@ from pydantic import ValidationError
 
 from nonstop.api.spec import AnalysisTemplateSpec
 from nonstop.kube.client import Kube
+from nonstop.plan.analysis import analyses_of
 from nonstop.plan.model import REVISION_LABEL, ROLLOUT_LABEL, Observed, RolloutView, ServiceView
 from nonstop.plan.resources import other_services, revision_hash
 from nonstop.plan.views import (
@@ -65,9 +65,7 @@ def observe(kube: Kube, rollout: RolloutView) -> Observed:
 def _templates(kube: Kube, rollout: RolloutView) -> dict[str, AnalysisTemplateSpec]:
     """The namespace's AnalysisTemplates, when the Rollout names any (invalid ones are left
     out: the Rollout then says the template it needs is missing or invalid)."""
-    if rollout.spec is None or '"templates"' not in json.dumps(
-        rollout.spec.model_dump(by_alias=True, exclude_none=True)
-    ):
+    if rollout.spec is None or not any(a.templates for a in analyses_of(rollout.spec)):
         return {}
     found = {}
     for raw in kube.list_analysis_templates(rollout.meta.namespace):

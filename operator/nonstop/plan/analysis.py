@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from nonstop.analysis.compare import compare
 from nonstop.analysis.expr import ExprError, check
@@ -26,6 +26,7 @@ from nonstop.analysis.verdict import (
     analysis_phase,
     due,
     judge,
+    next_due,
 )
 from nonstop.api import RolloutSpec
 from nonstop.api.base import duration_seconds
@@ -38,8 +39,7 @@ from nonstop.api.status import (
     RolloutStatus,
     RunPhase,
 )
-from nonstop.plan.model import Measure, Reading, RolloutMeta
-from nonstop.plan.routing import RoutingError
+from nonstop.plan.model import Measure, Reading, RolloutMeta, StallError
 
 KEPT_MEASUREMENTS = 10
 KEPT_SAMPLES = 500
@@ -61,7 +61,7 @@ def metrics_of(analysis: Analysis, templates: Mapping[str, AnalysisTemplateSpec]
         template = templates.get(ref.name)
         if template is None:
             known = ", ".join(sorted(templates)) or "none"
-            raise RoutingError(
+            raise StallError(
                 "AnalysisTemplateNotFound",
                 f"AnalysisTemplate {ref.name} does not exist in this namespace (there are:"
                 f" {known})",
@@ -72,7 +72,7 @@ def metrics_of(analysis: Analysis, templates: Mapping[str, AnalysisTemplateSpec]
         try:
             policy(metric)
         except ValueError as exc:
-            raise RoutingError("InvalidSpec", str(exc)) from exc
+            raise StallError("InvalidSpec", str(exc)) from exc
     return metrics
 
 
@@ -199,13 +199,12 @@ def next_measurement_in(
     for run in current:
         if run.phase != "Running":
             continue
+        statuses = {m.name: m for m in run.metrics}
         for metric in metrics.get(run.name, []):
-            interval = policy(metric).interval_seconds
-            status = next((m for m in run.metrics if m.name == metric.name), None)
-            if status is not None and status.phase != "Running":
+            status = statuses.get(metric.name, MetricRunStatus(name=metric.name))
+            at = next_due(policy(metric), _state(status), run.started_at)
+            if at is None:
                 continue
-            last = status.measurements[-1].at if status and status.measurements else None
-            at = (last + timedelta(seconds=interval)) if last else run.started_at
             seconds = max(0.2, (at - now).total_seconds())
             soonest = seconds if soonest is None else min(soonest, seconds)
     return soonest
@@ -324,7 +323,8 @@ def judgement(status: RolloutStatus, wanted: Sequence[Wanted], revision: str) ->
     return Judgement(abort, hold, frozenset(passed))
 
 
-def _analyses(spec: RolloutSpec) -> list[Analysis]:
+def analyses_of(spec: RolloutSpec) -> list[Analysis]:
+    """Every analysis the spec defines, wherever it stands."""
     strategy = spec.strategy
     shadow = strategy.shadow
     canary = strategy.canary or (shadow.then.canary if shadow else None)
@@ -340,7 +340,7 @@ def _analyses(spec: RolloutSpec) -> list[Analysis]:
 
 def conditions_problem(spec: RolloutSpec) -> str | None:
     """A success or failure condition of the spec's own metrics that does not parse."""
-    for analysis in _analyses(spec):
+    for analysis in analyses_of(spec):
         for metric in analysis.metrics or []:
             for field, text in (
                 ("successCondition", metric.success_condition),

@@ -125,11 +125,8 @@ def plan_blue_green(
         if deadline is not None:
             return _aborted(ctx, deadline, now)
 
-    phase, verdict = _verdict(ctx, stage, since, waiting)
-    if waiting and not analysed:
-        waiting_for = judged.hold or "the pre-promotion analysis to succeed"
-        said = verdict.message.split("; waiting for")[0]
-        verdict = replace(verdict, message=f"{said}; waiting for {waiting_for}")
+    analysis_wait = None if analysed else judged.hold or "the pre-promotion analysis to succeed"
+    phase, verdict = _verdict(ctx, stage, since, waiting, analysis_wait)
     unready = None if waiting or ctx.paused else pods_not_ready(ctx, last, now)
     if unready is not None:
         phase, verdict = "Paused", unready
@@ -153,7 +150,9 @@ def plan_blue_green(
     )
 
 
-def _verdict(ctx: _Rolling, stage: int, since: datetime, waiting: bool) -> tuple[Phase, Verdict]:
+def _verdict(
+    ctx: _Rolling, stage: int, since: datetime, waiting: bool, analysis_wait: str | None
+) -> tuple[Phase, Verdict]:
     spec, revision, stable = ctx.spec, ctx.revision, ctx.stable
     strategy = spec.strategy.blue_green
     assert strategy is not None
@@ -173,11 +172,13 @@ def _verdict(ctx: _Rolling, stage: int, since: datetime, waiting: bool) -> tuple
         return "Paused", verdict
     if waiting:
         auto = strategy.auto_promotion
-        when = (
-            f"automatic promotion at {(since + timedelta(seconds=auto.after_seconds)):%H:%M:%S}"
-            if auto
-            else "a promote (kubectl nonstop promote)"
-        )
+        if analysis_wait is not None:
+            when = analysis_wait
+        elif auto is not None:
+            due = since + timedelta(seconds=auto.after_seconds)
+            when = f"automatic promotion at {due:%H:%M:%S}"
+        else:
+            when = "a promote (kubectl nonstop promote)"
         message = (
             f"revision {revision} is ready behind {strategy.preview_service}"
             f" ({spec.replicas} pods); {spec.service.name} still serves {stable}; waiting for"

@@ -15,6 +15,17 @@ TEMPLATE_ANNOTATION = "nonstop.dev/template"  # a revision's pod template as the
 MANAGED_BY = {"app.kubernetes.io/managed-by": "nonstop"}
 
 
+class StallError(Exception):
+    """What the spec asks cannot be done with what is in the cluster (a route, a flag
+    document, an analysis template): the planner stalls the Rollout with `reason` as the
+    condition reason and changes nothing."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
 @dataclass(frozen=True)
 class RolloutMeta:
     name: str
@@ -116,6 +127,8 @@ class Observed:
 @dataclass(frozen=True)
 class EnsureService:
     body: dict[str, Any]
+    # the selector observed this pass; None: the Service does not exist yet (create it)
+    current_selector: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -31,13 +31,14 @@ from nonstop.plan.model import (
     RolloutView,
     ScaleDeployment,
     SetTemplate,
+    StallError,
     UpdateConfigMap,
     UpdateRoute,
 )
 from nonstop.plan.resources import revision_hash, selector_string, service_actions
 from nonstop.plan.rolling import Outcome, plan_rolling
 from nonstop.plan.routed import plan_routed_canary
-from nonstop.plan.routing import RoutingError, route_shares
+from nonstop.plan.routing import route_shares
 from nonstop.plan.shadow import plan_shadow
 from nonstop.plan.steps import Promotion, step_kind
 from nonstop.plan.toggle import plan_feature_toggle
@@ -93,7 +94,7 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
     try:
         outcome = _strategy(rollout, spec, revision, observed, now, promotion)
         metrics = {w.name: metrics_of(w.analysis, observed.templates) for w in outcome.wanted}
-    except RoutingError as error:
+    except StallError as error:
         return _stalled(
             rollout, observed, now, error.reason, f"{error.message}. Nothing was changed."
         )

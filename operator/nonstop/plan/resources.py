@@ -146,7 +146,8 @@ def service_actions(
     for name, revision in selects.items():
         current = observed.service if name == spec.service.name else observed.other_service(name)
         if service_needs_update(current, desired_service_view(meta, spec, name, revision)):
-            actions.append(EnsureService(render_service(meta, spec, name, revision)))
+            body = render_service(meta, spec, name, revision)
+            actions.append(EnsureService(body, dict(current.selector) if current else None))
     return actions
 
 

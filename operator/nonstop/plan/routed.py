@@ -34,6 +34,7 @@ from nonstop.plan.model import (
     Observed,
     RolloutMeta,
     RolloutView,
+    StallError,
     UpdateRoute,
 )
 from nonstop.plan.rolling import (
@@ -46,7 +47,6 @@ from nonstop.plan.rolling import (
     side_by_side,
 )
 from nonstop.plan.routing import (
-    RoutingError,
     canary_service_name,
     require_route,
     route_cleared,
@@ -74,7 +74,7 @@ def _header_routes(target: StepTarget) -> tuple[HeaderRoute, ...]:
     try:
         return tuple(HeaderRoute.from_api(h) for h in target.header_routes)
     except ValueError as exc:
-        raise RoutingError("InvalidSpec", f"setHeaderRoute: {exc}") from exc
+        raise StallError("InvalidSpec", f"setHeaderRoute: {exc}") from exc
 
 
 def _safe_weight(

@@ -2,7 +2,7 @@
 
 traffic/gateway.py knows how to render a route; this module decides what to ask of it and
 whether the route read back already shows it. A route that is missing or cannot carry what
-is asked raises RoutingError, which the planner turns into a Stalled condition and an
+is asked raises StallError, which the planner turns into a Stalled condition and an
 Event: nothing is changed then.
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from nonstop.api import RolloutSpec
-from nonstop.plan.model import Observed, RolloutMeta, UpdateRoute
+from nonstop.plan.model import Observed, RolloutMeta, StallError, UpdateRoute
 from nonstop.plan.resources import other_services
 from nonstop.traffic import (
     HeaderRoute,
@@ -24,15 +24,6 @@ from nonstop.traffic import (
     route_drift,
     strip_route,
 )
-
-
-class RoutingError(Exception):
-    """The route cannot be used; `reason` is the condition reason, the message says why."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
 
 
 def canary_service_name(spec: RolloutSpec) -> str:
@@ -55,7 +46,7 @@ def _service_namespace(spec: RolloutSpec, meta: RolloutMeta) -> str | None:
 def require_route(spec: RolloutSpec, meta: RolloutMeta, observed: Observed) -> dict[str, Any]:
     if observed.route is None:
         why = observed.route_error or "it does not exist"
-        raise RoutingError(
+        raise StallError(
             "HTTPRouteNotFound",
             f"{_route_label(spec, meta)} named in spec.trafficRouting cannot be read: {why}."
             " Create it (with a backendRef to Service"
@@ -88,7 +79,7 @@ def route_towards(
             service_namespace=_service_namespace(spec, meta),
         )
     except RouteError as exc:
-        raise RoutingError("HTTPRouteInvalid", str(exc)) from exc
+        raise StallError("HTTPRouteInvalid", str(exc)) from exc
     if route_drift(route, wanted):
         shares = route_shares(spec, meta, observed, canary_service)
         before = shares[1] if shares else 0.0

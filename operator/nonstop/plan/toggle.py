@@ -28,14 +28,13 @@ from nonstop.plan.canary import step_outcome
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import (
     Action,
-    EventSpec,
     Observed,
     RolloutMeta,
     RolloutView,
+    StallError,
     UpdateConfigMap,
 )
 from nonstop.plan.rolling import IDLE_REQUEUE, Outcome, rolling_context, rolling_pass
-from nonstop.plan.routing import RoutingError
 from nonstop.plan.steps import Promotion, advance, step_kind, target_at
 from nonstop.traffic import FlagError, read_flag, set_weight
 from nonstop.traffic.flagd import flag_weight
@@ -46,7 +45,7 @@ SURGE, UNAVAILABLE = "25%", 0
 def _document(flag: FlagRef, meta: RolloutMeta, observed: Observed) -> tuple[dict[str, Any], str]:
     where = f"ConfigMap {meta.namespace}/{flag.config_map}"
     if observed.config_map is None:
-        raise RoutingError(
+        raise StallError(
             "FlagDocumentNotFound",
             f"{where} named in spec.strategy.featureToggle.flag cannot be read:"
             f" {observed.config_map_error or 'it does not exist'}",
@@ -54,7 +53,7 @@ def _document(flag: FlagRef, meta: RolloutMeta, observed: Observed) -> tuple[dic
     data = observed.config_map.get("data") or {}
     if flag.file not in data:
         keys = ", ".join(sorted(data)) or "none"
-        raise RoutingError(
+        raise StallError(
             "FlagDocumentInvalid",
             f"{where} has no key {flag.file} (its keys: {keys}): set flag.file to the key"
             " that holds the flagd document",
@@ -83,9 +82,9 @@ def plan_feature_toggle(
     try:
         current = read_flag(document, flag.key, flag.variant, source=source)
     except FlagError as exc:
-        raise RoutingError("FlagDocumentInvalid", str(exc)) from exc
+        raise StallError("FlagDocumentInvalid", str(exc)) from exc
     if not current.owned:
-        raise RoutingError(
+        raise StallError(
             "FlagDocumentInvalid",
             f"{source}: flag {flag.key} has a targeting rule nonstop did not write; nonstop"
             " owns the targeting of the flag it rolls out: remove the rule (or roll out"
@@ -175,5 +174,4 @@ def plan_feature_toggle(
         moved=moved,
         at_pause=at_pause,
     )
-    events: tuple[EventSpec, ...] = ()
-    return replace(outcome, stable_revision=revision, flag=record, events=events)
+    return replace(outcome, stable_revision=revision, flag=record)
