@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export NONSTOP_CACHE ?= $(HOME)/.cache/nonstop
 export GOTOOLCHAIN := local
 
-.PHONY: demo test unit e2e lint crd cluster-up cluster-down bench bench-cluster clean
+.PHONY: demo test unit e2e deps-e2e image lint crd cluster-up cluster-down bench bench-cluster clean
 
 # Bring up the local cluster, install nonstop with Helm, roll out an example and show it.
 demo: $(VENV)/.installed
@@ -17,18 +17,27 @@ demo: $(VENV)/.installed
 
 # The whole test suite: lint and types, unit and property tests, end-to-end on the real
 # local control plane. This is what .ci/run runs.
-test: $(VENV)/.installed lint
-	bash e2e/cluster/build.sh
-	bash e2e/prometheus/install.sh
+test: $(VENV)/.installed lint deps-e2e
 	$(PY) -m pytest tests e2e -p no:cacheprovider
 
 unit: $(VENV)/.installed
 	$(PY) -m pytest tests -p no:cacheprovider
 
-e2e: $(VENV)/.installed
-	bash e2e/cluster/build.sh
-	bash e2e/prometheus/install.sh
+e2e: $(VENV)/.installed deps-e2e
 	$(PY) -m pytest e2e -p no:cacheprovider
+
+# What the end-to-end tests run on, built once and cached in $(NONSTOP_CACHE): the control
+# plane and the real node's binaries, Traefik, Prometheus, and the container images (pause,
+# the test application, the operator image from the Dockerfile).
+deps-e2e:
+	bash e2e/cluster/build.sh
+	bash e2e/gateway/build.sh
+	bash e2e/prometheus/install.sh
+	bash e2e/images/build.sh >/dev/null
+
+# The operator image from the Dockerfile, built here without a registry (see docs/install.md).
+image:
+	bash e2e/images/build.sh operator
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check operator tests e2e bench

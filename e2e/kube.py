@@ -21,6 +21,7 @@ from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
 
 REPO = Path(__file__).resolve().parents[1]
+REAL_NAMESPACES = "real-*"
 T = TypeVar("T")
 
 
@@ -101,7 +102,9 @@ class Operator:
         self.starts += 1
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nonstop.cli.main", "run"],
+            # every namespace but those of the real-node tests, where nonstop runs in a pod
+            # installed by the chart (e2e/real/)
+            [sys.executable, "-m", "nonstop.cli.main", "run", f"--namespace=!{REAL_NAMESPACES}"],
             stdout=log,
             stderr=subprocess.STDOUT,
             env=self.cluster.env(),

@@ -23,7 +23,10 @@ stamp() { echo "$2" > "$BIN_DIR/.$1"; }
 modir() { go mod download -json "$1" | python3 -c 'import json,sys;print(json.load(sys.stdin)["Dir"])'; }
 
 build_k8s() {
-  stamp_ok k8s "$K8S_VERSION" && return 0
+  # kubelet and kube-proxy serve the real worker node (up.sh --real-node); built in the same
+  # go build so they share its compile cache.
+  local cmds="kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy"
+  stamp_ok k8s "$K8S_VERSION $cmds" && return 0
   log "building Kubernetes $K8S_VERSION (cold: ~15-30 min on 2 cores)"
   local staging="v0.${K8S_VERSION#v1.}" minor; minor=$(echo "$K8S_VERSION" | cut -d. -f2)
   local dir="$NONSTOP_CACHE/src/k8s-$K8S_VERSION"
@@ -34,7 +37,6 @@ build_k8s() {
   while read -r m; do
     go mod edit -replace="$m=$m@$staging"
   done < <(sed -n 's#^[[:space:]]*\(k8s\.io/[^[:space:]]*\)[[:space:]]*=>[[:space:]]*\./staging/.*#\1#p' "$kgomod")
-  local cmds="kube-apiserver kube-controller-manager kube-scheduler kubectl"
   # shellcheck disable=SC2046
   go get -tool $(for c in $cmds; do echo "k8s.io/kubernetes/cmd/$c@$K8S_VERSION"; done) || die "go get of Kubernetes $K8S_VERSION failed: check that the Go module proxy is reachable (GOPROXY=$(go env GOPROXY))."
   local ldf="-s -w"
@@ -43,7 +45,7 @@ build_k8s() {
   done
   # shellcheck disable=SC2046
   go build -ldflags "$ldf" -o "$BIN_DIR/" $(for c in $cmds; do echo "k8s.io/kubernetes/cmd/$c"; done) || die "building Kubernetes failed (see above)."
-  stamp k8s "$K8S_VERSION"
+  stamp k8s "$K8S_VERSION $cmds"
 }
 
 build_etcd() {
@@ -65,6 +67,20 @@ build_go_install() { # name version pkg...
   stamp "$name" "$version"
 }
 
+# containerd, ctr and the runc shim for the real worker node; no cgo, no snapshotters we do
+# not use (btrfs/devmapper/zfs need C headers).
+build_containerd() {
+  stamp_ok containerd "$CONTAINERD_VERSION" && return 0
+  log "building containerd $CONTAINERD_VERSION"
+  local m=github.com/containerd/containerd/v2
+  GOBIN="$BIN_DIR" go install -ldflags "-s -w" -tags 'no_btrfs no_devmapper no_zfs urfave_cli_no_docs' \
+    "$m/cmd/containerd@$CONTAINERD_VERSION" "$m/cmd/ctr@$CONTAINERD_VERSION" ||
+    die "go install of containerd $CONTAINERD_VERSION failed."
+  GOBIN="$BIN_DIR" go install -ldflags "-s -w" -tags no_grpc "$m/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" ||
+    die "go install of containerd-shim-runc-v2 $CONTAINERD_VERSION failed."
+  stamp containerd "$CONTAINERD_VERSION"
+}
+
 fetch_assets() {
   stamp_ok assets "$GATEWAY_API_VERSION-$KWOK_VERSION" && return 0
   local gw kw
@@ -83,4 +99,5 @@ build_go_install kwok "$KWOK_VERSION" "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" 
 build_go_install helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 fetch_assets
 build_k8s
+build_containerd
 log "binaries ready in $BIN_DIR ($(( $(date +%s) - start ))s)"

@@ -6,6 +6,16 @@ source "$(dirname "${BASH_SOURCE[0]}")/versions.sh"
 die() { echo "nonstop-cluster: $*" >&2; exit 1; }
 note() { echo "[nonstop-cluster $(date +%H:%M:%S)] $*" >&2; }
 
+# Addresses of the test cluster. All of them stay on this machine: KWOK's pod and node IPs
+# are never dialled (KWOK simulates those pods); the real node's ones are on bridges that
+# node.sh makes, and ClusterIPs are routed into the node bridge.
+SERVICE_CIDR=10.96.0.0/16   # kube-apiserver's default (10.0.0.0/24) would clash with KWOK's pod IPs
+REAL_POD_CIDR=10.245.0.0/24 # pods of the real node (KWOK's are 10.244.i.0/24)
+NODE_IP=10.200.0.10         # the real node's IP, on the empty bridge NODE_BRIDGE
+NODE_BRIDGE=nsnode0
+CNI_BRIDGE=nscni0
+PAUSE_IMAGE=registry.k8s.io/pause:3.10.2   # containerd 2.3's pinned sandbox image, built here
+
 # Keep kwokctl's state under our cache: never ~/.kwok (whose kwok.yaml kwokctl would load).
 export KWOK_WORKDIR="$NONSTOP_CACHE/kwok"
 CLUSTERS_DIR="$NONSTOP_CACHE/clusters"
@@ -33,10 +43,11 @@ parse_name() {
 
 # kwokctl must never download anything: every binary is given as a local path, and any
 # http(s) fetch it might still attempt goes to a closed local port and fails at once.
-# (Go never proxies loopback addresses, so the cluster's own traffic is unaffected.)
+# (Go never proxies loopback addresses, so the cluster's own traffic is unaffected; the API
+# server reaches the real node's kubelet, for logs and exec, directly.)
 KWOKCTL=(env HTTPS_PROXY=http://127.0.0.1:9 HTTP_PROXY=http://127.0.0.1:9
   https_proxy=http://127.0.0.1:9 http_proxy=http://127.0.0.1:9
-  "NO_PROXY=127.0.0.1,localhost" "no_proxy=127.0.0.1,localhost" "$BIN_DIR/kwokctl")
+  "NO_PROXY=127.0.0.1,localhost,$NODE_IP" "no_proxy=127.0.0.1,localhost,$NODE_IP" "$BIN_DIR/kwokctl")
 # (7>&- 8>&- 9>&-: the daemons kwokctl starts must not inherit our lock files.)
 kwokctl() { "${KWOKCTL[@]}" "$@" 7>&- 8>&- 9>&-; }
 kctl() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_PATH" "$@"; }

@@ -21,6 +21,7 @@ if [ ! -d "$STATE_DIR" ] && [ ! -d "$KWOK_CLUSTER_DIR" ]; then
   exit 0
 fi
 t0=$(date +%s)
+bash "$here/node.sh" down --name "$NAME" || note "the real node of cluster '$NAME' could not be cleaned up fully (see above)"
 exec 9>"$LOCK_FILE"
 flock -w 900 9 || die "another up.sh or down.sh for cluster '$NAME' has held its lock for 15 min: wait for it or stop it."
 delete_cluster

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Starts (or reuses) a local test control plane and prints its kubeconfig path.
 #
-# usage: e2e/cluster/up.sh [--name NAME] [--nodes N] [--port PORT]
+# usage: e2e/cluster/up.sh [--name NAME] [--nodes N] [--port PORT] [--real-node]
 #   --name NAME   cluster name (default: $NONSTOP_CLUSTER, else "nonstop")
 #   --nodes N     number of simulated KWOK nodes (default: $NONSTOP_NODES, else 3)
 #   --port PORT   fixed kube-apiserver port on 127.0.0.1 (default: $NONSTOP_APISERVER_PORT,
 #                 else a free port picked by kwokctl)
+#   --real-node   also start a real worker node (kubelet, containerd, kube-proxy) beside the
+#                 KWOK nodes: e2e/cluster/node.sh up (also when NONSTOP_REAL_NODE=1)
 #
 # Real etcd, kube-apiserver, kube-controller-manager and kube-scheduler built from source
 # by build.sh (cached in $NONSTOP_CACHE/bin), nodes and kubelets simulated by KWOK, all
@@ -22,7 +24,6 @@ source "$here/common.sh"
 
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"; }
 
-SERVICE_CIDR=10.96.0.0/16   # kube-apiserver's default (10.0.0.0/24) would clash with KWOK's pod IPs
 POD_CIDR=10.244.0.0/24      # node i gets 10.244.i.0/24
 NODE_IP=192.0.2.1           # TEST-NET-1, fake: node i gets 192.0.2.(1+i)
 
@@ -30,6 +31,7 @@ parse_name "$@"
 port=${NONSTOP_APISERVER_PORT:-}
 nodes=${NONSTOP_NODES:-3}
 timeout=${NONSTOP_UP_TIMEOUT:-120}
+real_node=${NONSTOP_REAL_NODE:-0}
 set -- ${REST[@]+"${REST[@]}"}
 while [ $# -gt 0 ]; do
   case $1 in
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
     --port=*) port=${1#--port=}; shift ;;
     --nodes) [ $# -ge 2 ] || die "--nodes needs a value"; nodes=$2; shift 2 ;;
     --nodes=*) nodes=${1#--nodes=}; shift ;;
+    --real-node) real_node=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see e2e/cluster/up.sh --help)." ;;
   esac
@@ -95,6 +98,14 @@ create_args=(create cluster --name "$NAME" --runtime binary --config "$config"
   --kwok-controller-binary "$BIN_DIR/kwok"
   --extra-args etcd=unsafe-no-fsync=true
   --extra-args "kube-apiserver=service-cluster-ip-range=$SERVICE_CIDR"
+  # A real node may join (node.sh): KWOK manages only the nodes it made (kwokctl annotates
+  # them), not every node; the API server reaches a real kubelet on its InternalIP with a
+  # client certificate it accepts (admin is system:masters).
+  --extra-args kwok-controller=manage-all-nodes=false
+  --extra-args kwok-controller=manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake
+  --extra-args kube-apiserver=kubelet-preferred-address-types=InternalIP
+  --extra-args "kube-apiserver=kubelet-client-certificate=$KWOK_CLUSTER_DIR/pki/admin.crt"
+  --extra-args "kube-apiserver=kubelet-client-key=$KWOK_CLUSTER_DIR/pki/admin.key"
   --kubeconfig "$KUBECONFIG_PATH"
   --timeout 5m)
 [ -z "$port" ] || create_args+=(--kube-apiserver-port "$port")
@@ -186,7 +197,7 @@ fi
 rm -f "$config.new"
 
 # --- 4. nodes ------------------------------------------------------------------------------
-have=$(kctl get nodes -o name 2>/dev/null | wc -l)
+have=$(kctl get nodes -l '!nonstop.test/real-node' -o name 2>/dev/null | wc -l)
 if [ "$have" -ne "$nodes" ]; then
   note "scaling to $nodes simulated nodes"
   kwokctl --name "$NAME" scale node --replicas "$nodes" \
@@ -233,7 +244,7 @@ until kctl -n default get serviceaccount default >/dev/null 2>&1; do
   sleep 0.5
 done
 nodes_ready() {
-  [ "$(kctl get nodes -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')" -ge "$nodes" ]
+  [ "$(kctl get nodes -l '!nonstop.test/real-node' -o 'jsonpath={range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' | grep -c '^True$')" -ge "$nodes" ]
 }
 until nodes_ready 2>/dev/null; do
   [ "$(date +%s)" -lt "$deadline" ] ||
@@ -241,5 +252,9 @@ until nodes_ready 2>/dev/null; do
   sleep 0.2
 done
 
+if [ "$real_node" = 1 ]; then
+  exec 9>&-   # node.sh takes its own lock
+  bash "$here/node.sh" up --name "$NAME" >&2 || die "the real node did not come up (see above)."
+fi
 note "cluster '$NAME' ready in $(( $(date +%s) - t0 ))s; use: eval \"\$(e2e/cluster/env.sh $NAME)\""
 echo "$KUBECONFIG_PATH"

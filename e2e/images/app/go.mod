@@ -1,0 +1,3 @@
+module nonstop.test/app
+
+go 1.26
