@@ -9,7 +9,6 @@
 # Cache: $NONSTOP_CACHE (default ~/.cache/nonstop); the stamp $BIN_DIR/.traefik holds the
 # version and a hash of the patches, so a warm run does nothing.
 set -euo pipefail
-TRAEFIK_VERSION=v3.7.13
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR source=../cluster/versions.sh
 source "$here/../cluster/versions.sh"

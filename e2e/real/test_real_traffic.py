@@ -241,19 +241,26 @@ def test_canary_by_replica_ratio_through_kube_proxy(
     wait_serving(cluster, ns)
     measured = {}
     with no_failures(through_service(cluster, ns)) as load:
+        load.mark("v2 applied")
         release(cluster, ns, "v2")
         for index, weight in ((1, 25), (3, 50)):
             at_pause(cluster, ns, index)
             mark = load.mark(f"step {index}: {weight}% of the pods")
             measured[weight] = share_of(load.wait_for_requests(1000, since=mark, timeout=120), "v2")
+            load.mark(f"promote from step {index}")
             plugin(cluster, "promote", "web", "-n", ns)
         wait_ready(cluster, ns)
         after = settle(load, "Healthy")
-    report("canary by replica ratio (25%, 50% of 4 pods), via kube-proxy", load)
-    # kube-proxy picks a pod at random per connection: the share follows the pod ratio
-    # (1 of 4 canary pods beside 4 stable ones is 20%; 2 beside 4 is 33%), not exactly
-    assert 0.10 <= measured[25] <= 0.30, measured
-    assert 0.22 <= measured[50] <= 0.45, measured
+    report(
+        "canary by replica ratio (25%, 50% of 4 pods), via kube-proxy",
+        load,
+        ", ".join(f"{w}% of the pods: {s:.1%} of 1,000 requests" for w, s in measured.items()),
+    )
+    # The step's weight is the canary's share of the pods (stable shrinks to make room), and
+    # kube-proxy picks a pod at random per connection: over 1,000 connections the share is
+    # the weight within 5 points (about 3 standard deviations of that draw).
+    for weight, share in measured.items():
+        assert abs(share * 100 - weight) <= 5, f"{weight}% of the pods answered {share:.1%}"
     assert share_of(after, "v2") == 1.0
 
 
@@ -273,6 +280,7 @@ def test_canary_by_gateway_weights_with_pauses(
     wait_serving(cluster, ns, gateway)
     measured: dict[int, float] = {}
     with no_failures(through_gateway(gateway, ns)) as load:
+        load.mark("v2 applied")
         release(cluster, ns, "v2")
         for index, weight in ((1, 10), (3, 30), (5, 60)):
             at_pause(cluster, ns, index)
@@ -287,11 +295,16 @@ def test_canary_by_gateway_weights_with_pauses(
             )
             mark = load.mark(f"step {index}: weight {weight}")
             measured[weight] = share_of(load.wait_for_requests(1000, since=mark, timeout=120), "v2")
+            load.mark(f"promote from step {index}")
             plugin(cluster, "promote", "web", "-n", ns)
         wait_ready(cluster, ns)
         load.mark("Healthy")
         after = settle(load, "settled")
-    report("canary by Gateway API weights (10/30/60, paused), via Traefik", load)
+    report(
+        "canary by Gateway API weights (10/30/60, paused), via Traefik",
+        load,
+        ", ".join(f"weight {w}: {s:.1%} of 1,000 requests" for w, s in measured.items()),
+    )
     for weight, share in measured.items():
         assert abs(share * 100 - weight) <= 2, f"weight {weight}: new version answered {share:.1%}"
     assert share_of(after, "v2") == 1.0
@@ -312,6 +325,8 @@ def test_header_route_sends_testers_to_the_canary(
     wait_serving(cluster, ns, gateway)
     testers = through_gateway(gateway, ns, headers={"x-canary": "yes"}, workers=2)
     with no_failures(through_gateway(gateway, ns, workers=2)) as users, no_failures(testers):
+        users.mark("v2 applied")
+        testers.mark("v2 applied")
         release(cluster, ns, "v2")
         at_pause(cluster, ns, 1)
         time.sleep(SWITCH_LAG)
@@ -319,6 +334,8 @@ def test_header_route_sends_testers_to_the_canary(
         seen_by_testers = testers.wait_for_requests(
             500, since=testers.mark("header route"), timeout=120
         )
+        users.mark("promote")
+        testers.mark("promote")
         plugin(cluster, "promote", "web", "-n", ns)
         wait_ready(cluster, ns)
         users.mark("Healthy")
@@ -340,9 +357,12 @@ def test_blue_green_switches_all_at_once(
     blue = status(cluster, ns)["currentRevision"]
     services = service_watch(cluster, ns)
     with no_failures(through_gateway(gateway, ns)) as load:
+        load.mark("v2 applied")
         release(cluster, ns, "v2")
         green = at_pause(cluster, ns, 1)["currentRevision"]
         load.mark("green ready, awaiting promotion")
+        load.wait_for_requests(300, since=load.marks()[-1], timeout=120)
+        load.mark("promote")
         plugin(cluster, "promote", "web", "-n", ns)
         wait_ready(cluster, ns)
         after = settle(load, "switched")
@@ -380,6 +400,7 @@ def test_aborted_canary_answers_nothing_once_the_route_is_back(
     cluster.apply(manifest, ns)
     wait_serving(cluster, ns, gateway)
     with no_failures(through_gateway(gateway, ns)) as load:
+        load.mark("v2 applied")
         release(cluster, ns, "v2")
         at_pause(cluster, ns, 1)
         eventually(
@@ -389,23 +410,39 @@ def test_aborted_canary_answers_nothing_once_the_route_is_back(
         time.sleep(SWITCH_LAG)
         load.mark("canary at 40%")
         load.wait_for_requests(500, since=load.marks()[-1], timeout=120)
-        load.mark("abort")
+        abort = load.mark("abort")
         plugin(cluster, "abort", "web", "-n", ns)
+        applied = gateway_drops_canary(gateway, ns)
+        load.mark("the gateway routes to stable only", at=applied)
         eventually(lambda: status(cluster, ns).get("abort"), 60, "the abort in status")
         after = settle(load, "aborted")
-    restored = next(when for when, route in routes.stop() if canary_weight_or_zero(route) == 0)
+    written = next(when for when, route in routes.stop() if canary_weight_or_zero(route) == 0)
     samples = load.samples()
     last_canary = last_seen(samples, "v2")
     assert last_canary is not None, "the canary never answered at 40%"
-    lag = last_canary.sent - restored
     report(
         "canary aborted at 40%, via Traefik",
         load,
-        f"last v2 answer {lag:+.2f} s from the route write",
+        f"route written back {written - abort.at:.2f} s after the abort began, applied"
+        f" by Traefik {applied - written:.2f} s later; last v2 answer sent"
+        f" {last_canary.sent - written:+.2f} s from the write",
     )
-    late = [s for s in samples if s.version == "v2" and s.sent > restored + SWITCH_LAG]
+    # Once the gateway has applied the route that nonstop wrote back, no request reaches
+    # the canary; before that, the gateway still had the old weights.
+    late = [s for s in samples if s.version == "v2" and s.sent > applied]
     assert late == [], f"the aborted canary answered {len(late)} requests after the route was back"
     assert share_of(after, "v1") == 1.0
+
+
+def gateway_drops_canary(gateway: Traefik, ns: str, timeout: float = 30.0) -> float:
+    """When Traefik's own API first showed rule 0 of the route without the canary."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        weights = gateway.weights(ns, "web")
+        if weights and "web-canary" not in weights:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise AssertionError(f"Traefik still routes to the canary after {timeout}s: {weights}")
 
 
 def canary_weight_or_zero(route: dict[str, Any]) -> float:
@@ -444,6 +481,7 @@ def test_blue_green_undo_inside_the_window_is_one_switch_back(
     cluster.apply(app_rollout(images.app, strategy=strategy), ns)
     wait_serving(cluster, ns, gateway)
     with no_failures(through_gateway(gateway, ns)) as load:
+        load.mark("v2 applied")
         release(cluster, ns, "v2")
         at_pause(cluster, ns, 1)
         plugin(cluster, "promote", "web", "-n", ns)
@@ -473,6 +511,7 @@ def test_operator_pod_deleted_mid_rollout(
     cluster.apply(manifest, ns)
     wait_serving(cluster, ns, gateway)
     with no_failures(through_gateway(gateway, ns)) as load:
+        load.mark("v2 applied")
         release(cluster, ns, "v2")
         at_pause(cluster, ns, 1)
         before = nonstop_in_pod.pods()
