@@ -347,7 +347,8 @@ clean_iptables() {
       chains=$("$ipt" -t "$t" -S 2>/dev/null | awk '/^-N (KUBE-|CNI-)/ {print $2}') || continue
       [ -n "$chains" ] || continue
       # rules in built-in chains that jump to ours, then ours
-      "$ipt" -t "$t" -S 2>/dev/null | grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j (KUBE-|CNI-)' |
+      { "$ipt" -t "$t" -S 2>/dev/null || true; } |
+        { grep -E '^-A (INPUT|OUTPUT|FORWARD|PREROUTING|POSTROUTING) .*-j (KUBE-|CNI-)' || true; } |
         sed 's/^-A/-D/' | while read -r rule; do eval "$ipt -t $t $rule" 2>/dev/null || true; done
       for c in $chains; do "$ipt" -t "$t" -F "$c" 2>/dev/null || true; done
       for c in $chains; do "$ipt" -t "$t" -X "$c" 2>/dev/null || true; done

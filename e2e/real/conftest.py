@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from e2e.conftest import CACHE, CLUSTER_NAME
 from e2e.gateway.traefik import Traefik, gateway_manifests
 from e2e.kube import REAL_NAMESPACES, REPO, Cluster, eventually
+from e2e.test_helm import helm
 
 RELEASE = "nonstop-real"
 RELEASE_NAMESPACE = "nonstop-real-system"
@@ -70,17 +72,6 @@ def images(real_node: str) -> Images:
     )
 
 
-def helm(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(cluster.bin_dir / "helm"), *args],
-        capture_output=True,
-        text=True,
-        env=cluster.env(),
-        timeout=600,
-        check=False,
-    )
-
-
 def api_server(cluster: Cluster) -> tuple[str, str]:
     server = cluster.kubectl(
         "config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}"
@@ -125,7 +116,6 @@ def nonstop_in_pod(cluster: Cluster, real_node: str, images: Images) -> Installe
     serves all the others). The local control plane listens on 127.0.0.1 only, so the pod
     uses the node's network and is told the API server's address."""
     host, port = api_server(cluster)
-    chart_ref = images.operator.rsplit(":", 1)
     result = helm(
         cluster, "upgrade", "--install", RELEASE, str(REPO / "helm/nonstop"),
         "-n", RELEASE_NAMESPACE, "--create-namespace",
@@ -145,8 +135,11 @@ def nonstop_in_pod(cluster: Cluster, real_node: str, images: Images) -> Installe
         "--wait", "--timeout=180s",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    # the default image reference of the chart is the one the build produced
-    assert chart_ref[0] == "ghcr.io/nonstop-dev/nonstop"
+    # the chart's default image reference is the one the build produced
+    values = yaml.safe_load((REPO / "helm/nonstop/values.yaml").read_text())
+    chart = yaml.safe_load((REPO / "helm/nonstop/Chart.yaml").read_text())
+    image = values["operator"]["image"]
+    assert f"{image['repository']}:{image['tag'] or chart['appVersion']}" == images.operator
     installed = InstalledOperator(cluster)
     installed.wait_available()
     return installed

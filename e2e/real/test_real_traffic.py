@@ -232,6 +232,15 @@ def test_rolling_update_through_kube_proxy(
     assert share_of(after, "v2") == 1.0
 
 
+def measure_then_promote(cluster: Cluster, ns: str, load: LoadGenerator, step: str) -> float:
+    """The new version's share of the next 1,000 requests, then `kubectl nonstop promote`."""
+    mark = load.mark(step)
+    share = share_of(load.wait_for_requests(1000, since=mark, timeout=120), "v2")
+    load.mark(f"promote ({step})")
+    plugin(cluster, "promote", "web", "-n", ns)
+    return share
+
+
 def test_canary_by_replica_ratio_through_kube_proxy(
     cluster: Cluster, real_namespace: str, images: Images
 ) -> None:
@@ -245,10 +254,9 @@ def test_canary_by_replica_ratio_through_kube_proxy(
         release(cluster, ns, "v2")
         for index, weight in ((1, 25), (3, 50)):
             at_pause(cluster, ns, index)
-            mark = load.mark(f"step {index}: {weight}% of the pods")
-            measured[weight] = share_of(load.wait_for_requests(1000, since=mark, timeout=120), "v2")
-            load.mark(f"promote from step {index}")
-            plugin(cluster, "promote", "web", "-n", ns)
+            measured[weight] = measure_then_promote(
+                cluster, ns, load, f"step {index}: {weight}% of the pods"
+            )
         wait_ready(cluster, ns)
         after = settle(load, "Healthy")
     report(
@@ -293,10 +301,9 @@ def test_canary_by_gateway_weights_with_pauses(
             gateway.wait_weights(
                 ns, "web", {"web": 10000 - 100 * weight, "web-canary": 100 * weight}
             )
-            mark = load.mark(f"step {index}: weight {weight}")
-            measured[weight] = share_of(load.wait_for_requests(1000, since=mark, timeout=120), "v2")
-            load.mark(f"promote from step {index}")
-            plugin(cluster, "promote", "web", "-n", ns)
+            measured[weight] = measure_then_promote(
+                cluster, ns, load, f"step {index}: weight {weight}"
+            )
         wait_ready(cluster, ns)
         load.mark("Healthy")
         after = settle(load, "settled")
