@@ -88,17 +88,7 @@ def operator(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iter
 def namespace(
     cluster: Cluster, operator: Operator, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    name = f"t-{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    # new namespaces reject pods until the default ServiceAccount exists
-    cluster.kubectl(
-        "wait",
-        "--for=jsonpath={.metadata.name}=default",
-        "serviceaccount/default",
-        "-n",
-        name,
-        "--timeout=60s",
-    )
+    name = cluster.create_namespace(f"t-{uuid.uuid4().hex[:8]}")
     yield name
     call = getattr(request.node, "rep_call", None)
     if call is not None and call.failed:

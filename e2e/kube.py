@@ -81,6 +81,20 @@ class Cluster:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
         return self.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=check)
 
+    def create_namespace(self, name: str) -> str:
+        """A new namespace, once it takes pods: new namespaces reject pods until their
+        default ServiceAccount exists."""
+        self.kubectl("create", "namespace", name)
+        self.kubectl(
+            "wait",
+            "--for=jsonpath={.metadata.name}=default",
+            "serviceaccount/default",
+            "-n",
+            name,
+            "--timeout=60s",
+        )
+        return name
+
     def api(self) -> client.ApiClient:
         return config.new_client_from_config(config_file=self.kubeconfig)
 

@@ -17,7 +17,7 @@ import yaml
 
 from e2e.conftest import CACHE, CLUSTER_NAME
 from e2e.gateway.traefik import Traefik, gateway_manifests
-from e2e.kube import REAL_NAMESPACES, REPO, Cluster, eventually
+from e2e.kube import REAL_NAMESPACES, REPO, Cluster
 from e2e.test_helm import helm
 
 RELEASE = "nonstop-real"
@@ -164,16 +164,7 @@ def gateway(
 def real_namespace(
     cluster: Cluster, nonstop_in_pod: InstalledOperator, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    name = f"{REAL_NAMESPACES.rstrip('*')}{uuid.uuid4().hex[:8]}"
-    cluster.kubectl("create", "namespace", name)
-    eventually(
-        lambda: (
-            cluster.kubectl("get", "serviceaccount", "default", "-n", name, check=False).returncode
-            == 0
-        ),
-        60,
-        "the default ServiceAccount",
-    )
+    name = cluster.create_namespace(f"{REAL_NAMESPACES.rstrip('*')}{uuid.uuid4().hex[:8]}")
     yield name
     call = getattr(request.node, "rep_call", None)
     if call is not None and call.failed:

@@ -139,6 +139,17 @@ def gateway_route(ns: str, service: str = "web") -> dict[str, Any]:
     }
 
 
+def start_routed_canary(
+    cluster: Cluster, ns: str, images: Images, gateway: Traefik, steps: list[dict[str, Any]]
+) -> None:
+    """The user's HTTPRoute, then a canary Rollout that routes with it, serving v1."""
+    manifest = app_rollout(images.app, strategy={"canary": {"steps": steps}})
+    manifest["spec"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": "web"}}
+    cluster.apply(gateway_route(ns), ns)
+    cluster.apply(manifest, ns)
+    wait_serving(cluster, ns, gateway)
+
+
 def through_gateway(traefik: Traefik, ns: str, **kwargs: Any) -> LoadGenerator:
     headers = {"Host": f"{ns}.test", **kwargs.pop("headers", {})}
     return LoadGenerator(traefik.url, headers=headers, rate=RATE, **kwargs)
@@ -305,11 +316,7 @@ def test_canary_by_gateway_weights_with_pauses(
         {"setWeight": 30}, {"pause": {}},
         {"setWeight": 60}, {"pause": {}},
     ]  # fmt: skip
-    manifest = app_rollout(images.app, strategy={"canary": {"steps": steps}})
-    manifest["spec"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": "web"}}
-    cluster.apply(gateway_route(ns), ns)
-    cluster.apply(manifest, ns)
-    wait_serving(cluster, ns, gateway)
+    start_routed_canary(cluster, ns, images, gateway, steps)
     measured: dict[int, float] = {}
     with no_failures(through_gateway(gateway, ns)) as load:
         load.mark("v2 applied")
@@ -349,11 +356,7 @@ def test_header_route_sends_testers_to_the_canary(
         {"setHeaderRoute": {"name": "testers", "match": [{"name": "x-canary", "exact": "yes"}]}},
         {"pause": {}},
     ]
-    manifest = app_rollout(images.app, strategy={"canary": {"steps": steps}})
-    manifest["spec"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": "web"}}
-    cluster.apply(gateway_route(ns), ns)
-    cluster.apply(manifest, ns)
-    wait_serving(cluster, ns, gateway)
+    start_routed_canary(cluster, ns, images, gateway, steps)
     testers = through_gateway(gateway, ns, headers={"x-canary": "yes"}, workers=2)
     with no_failures(through_gateway(gateway, ns, workers=2)) as users, no_failures(testers):
         users.mark("v2 applied")
@@ -425,11 +428,7 @@ def test_aborted_canary_answers_nothing_once_the_route_is_back(
 ) -> None:
     ns = real_namespace
     steps = [{"setWeight": 40}, {"pause": {}}]
-    manifest = app_rollout(images.app, strategy={"canary": {"steps": steps}})
-    manifest["spec"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": "web"}}
-    cluster.apply(gateway_route(ns), ns)
-    cluster.apply(manifest, ns)
-    wait_serving(cluster, ns, gateway)
+    start_routed_canary(cluster, ns, images, gateway, steps)
     with no_failures(through_gateway(gateway, ns)) as load:
         load.mark("v2 applied")
         release(cluster, ns, "v2")
@@ -543,11 +542,7 @@ def test_operator_pod_deleted_mid_rollout(
 ) -> None:
     ns = real_namespace
     steps = [{"setWeight": 25}, {"pause": {}}, {"setWeight": 75}, {"pause": {"duration": "5s"}}]
-    manifest = app_rollout(images.app, strategy={"canary": {"steps": steps}})
-    manifest["spec"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": "web"}}
-    cluster.apply(gateway_route(ns), ns)
-    cluster.apply(manifest, ns)
-    wait_serving(cluster, ns, gateway)
+    start_routed_canary(cluster, ns, images, gateway, steps)
     with no_failures(through_gateway(gateway, ns)) as load:
         load.mark("v2 applied")
         release(cluster, ns, "v2")
