@@ -167,7 +167,7 @@ def rollout_crd() -> dict[str, Any]:
             "status": {},
             "scale": {
                 "specReplicasPath": ".spec.replicas",
-                "statusReplicasPath": ".status.replicas",
+                "statusReplicasPath": ".status.hpaReplicas",
                 "labelSelectorPath": ".status.selector",
             },
         },

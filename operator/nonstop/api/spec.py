@@ -332,6 +332,14 @@ class CanaryStrategy(ApiModel):
         description="With trafficRouting: the Service that selects the canary's pods"
         " (default <spec.service.name>-canary). spec.service is the stable Service.",
     )
+    scale_down_delay_seconds: int = Field(
+        default=30,
+        ge=0,
+        le=3600,
+        description="With trafficRouting: seconds a revision keeps its pods after it lost its"
+        " traffic (the route or a Service moved away from it, on completion or abort), so"
+        " that every proxy has applied the change before the pods go. As Argo Rollouts.",
+    )
 
 
 HttpMethod = Literal["GET", "HEAD", "OPTIONS", "POST", "PUT", "PATCH", "DELETE"]

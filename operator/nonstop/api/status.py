@@ -119,6 +119,14 @@ class AnalysisRunStatus(ApiModel):
     reported: bool | None = Field(default=None, description="Its verdict's Event is posted.")
 
 
+class Drain(ApiModel):
+    """A revision that lost its traffic (a Service or the route moved away from it) at `at`:
+    its pods stay until `at` + scaleDownDelaySeconds, so that every proxy has caught up."""
+
+    revision: str
+    at: Time
+
+
 class RolloutStatus(ApiModel):
     observed_generation: int | None = None
     phase: Phase | None = None
@@ -138,6 +146,16 @@ class RolloutStatus(ApiModel):
     updated_replicas: int | None = None
     updated_ready_replicas: int | None = None
     selector: str | None = Field(default=None, description="Label selector for scale and HPA.")
+    hpa_replicas: int | None = Field(
+        default=None,
+        description="Pods of the revisions that get live traffic (the scale subresource's"
+        " status.replicas, so that an HPA does not count a preview or a draining revision).",
+    )
+    draining: list[Drain] = Field(
+        default_factory=list,
+        description="Revisions that lost their traffic and keep their pods for"
+        " scaleDownDelaySeconds.",
+    )
     abort: Abort | None = None
     held: bool | None = Field(default=None, description="Paused by a RolloutAction.")
     last_action: ActionRecord | None = None
