@@ -6,10 +6,13 @@ a whole rolling update needs, for several sizes. Prints figures; asserts nothing
 
 from __future__ import annotations
 
+import logging
 import statistics
 import sys
 import time
 from pathlib import Path
+
+import structlog
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -17,6 +20,9 @@ from tests.sim import World, rollout_raw
 
 from nonstop.plan import plan
 from nonstop.plan.views import rollout_view
+
+# the in-memory world runs the real reconcile pass, which logs every action: not figures
+structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def time_one_pass(replicas: int, repeats: int = 2000) -> float:

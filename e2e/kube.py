@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -100,28 +100,40 @@ class Cluster:
 
 
 class Operator:
-    """nonstop as a real process, with its log in a file."""
+    """nonstop as a real process, with its log in a file. By default it serves every
+    namespace but those of the real-node tests; `args` replaces those arguments of
+    `nonstop run`, `env` adds to its environment, `name` prefixes its log files."""
 
-    def __init__(self, cluster: Cluster, log_dir: Path) -> None:
+    def __init__(
+        self,
+        cluster: Cluster,
+        log_dir: Path,
+        args: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+        name: str = "operator",
+    ) -> None:
         self.cluster = cluster
         self.log_dir = log_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        # every namespace but those of the real-node tests, where nonstop runs in a pod
+        # installed by the chart (e2e/real/)
+        self.args = list(args) if args is not None else [f"--namespace=!{REAL_NAMESPACES}"]
+        self.extra_env = dict(env or {})
+        self.name = name
 
     @property
     def log_path(self) -> Path:
-        return self.log_dir / f"operator-{self.starts}.log"
+        return self.log_dir / f"{self.name}-{self.starts}.log"
 
     def start(self) -> None:
         self.starts += 1
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(
-            # every namespace but those of the real-node tests, where nonstop runs in a pod
-            # installed by the chart (e2e/real/)
-            [sys.executable, "-m", "nonstop.cli.main", "run", f"--namespace=!{REAL_NAMESPACES}"],
+            [sys.executable, "-m", "nonstop.cli.main", "run", *self.args],
             stdout=log,
             stderr=subprocess.STDOUT,
-            env=self.cluster.env(),
+            env={**self.cluster.env(), **self.extra_env},
         )
 
     def alive(self) -> bool:
@@ -143,7 +155,7 @@ class Operator:
 
     def logs(self) -> str:
         return "\n".join(
-            p.read_text(errors="replace") for p in sorted(self.log_dir.glob("operator-*.log"))
+            p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"{self.name}-*.log"))
         )
 
 

@@ -19,6 +19,7 @@ NEEDED = [
     ("watch", "rollouts.nonstop.dev"),
     ("patch", "rollouts.nonstop.dev/status"),
     ("patch", "rollouts.nonstop.dev"),  # undo: spec.template back to a previous revision
+    ("get", "deployments.apps"),  # a Deployment under nonstop's name: whose is it?
     ("list", "deployments.apps"),
     ("watch", "deployments.apps"),
     ("create", "deployments.apps"),
@@ -39,6 +40,7 @@ NEEDED = [
     ("list", "rolloutactions.nonstop.dev"),
     ("watch", "rolloutactions.nonstop.dev"),
     ("patch", "rolloutactions.nonstop.dev/status"),
+    ("delete", "rolloutactions.nonstop.dev"),  # answered ones, after an hour
 ]
 
 
@@ -91,6 +93,41 @@ def test_operator_service_account_may_do_what_the_operator_does(
     extra = [f"--subresource={sub}"] if sub else []
     answer = cluster.kubectl("auth", "can-i", verb, name, *extra, "--as", SA, "-A", check=False)
     assert answer.stdout.strip() == "yes", f"{SA} cannot {verb} {resource}"
+
+
+@pytest.mark.parametrize(
+    ("verb", "allowed"),
+    [("get", "yes"), ("create", "yes"), ("update", "yes"), ("delete", "no"), ("list", "no")],
+)
+def test_the_leader_lease_is_the_only_lease_the_operator_may_touch(
+    cluster: Cluster, release: str, verb: str, allowed: str
+) -> None:
+    """Two replicas elect a leader with a Lease in the release namespace (a namespaced Role:
+    nothing on leases anywhere else)."""
+    here = cluster.kubectl(
+        "auth",
+        "can-i",
+        verb,
+        "leases.coordination.k8s.io",
+        "-n",
+        "nonstop-helm",
+        "--as",
+        SA,
+        check=False,
+    )
+    assert here.stdout.strip() == allowed
+    elsewhere = cluster.kubectl(
+        "auth",
+        "can-i",
+        verb,
+        "leases.coordination.k8s.io",
+        "-n",
+        "default",
+        "--as",
+        SA,
+        check=False,
+    )
+    assert elsewhere.stdout.strip() == "no"
 
 
 @pytest.mark.parametrize("verb", ["list", "watch", "create", "update", "delete"])

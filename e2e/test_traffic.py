@@ -111,7 +111,14 @@ def test_five_step_canary_writes_the_planned_weights_and_keeps_the_users_filter(
 
     assert done["stableRevision"] == done["currentRevision"] != first
     assert done["weights"]["stable"] == 100
-    assert deployments(cluster, namespace) == {first: 0, done["currentRevision"]: 4}
+    # the old revision lost its traffic at the switch: it keeps its pods for
+    # scaleDownDelaySeconds (30 s), so that the gateway has applied the route, then goes
+    assert [d["revision"] for d in done["draining"]] == [first]
+    eventually(
+        lambda: deployments(cluster, namespace) == {first: 0, done["currentRevision"]: 4},
+        90,
+        "the old revision scaled down after its scale-down delay",
+    )
     service = cluster.get("service", "web", "-n", namespace)
     assert service["spec"]["selector"]["nonstop.dev/revision"] == done["currentRevision"]
     assert "ApplyFailed" not in " ".join(events(cluster, namespace))
@@ -209,16 +216,20 @@ def test_a_new_revision_mid_canary_supersedes_it(
         lambda: (r := status(cluster, namespace)["currentRevision"]) != second and r, 30, "third"
     )
     at_step(cluster, namespace, 1, third)  # started again at step 0, now at the pause
-    eventually(
+    eventually(  # the superseded canary keeps its pods scaleDownDelaySeconds (30 s)
         lambda: deployments(cluster, namespace) == {first: 4, second: 0, third: 1},
-        60,
+        90,
         "superseded canary gone",
     )
     assert "Superseded" in " ".join(events(cluster, namespace))
     promote = cluster.kubectl("nonstop", "promote-full", "web", "-n", namespace)
     assert "Applied" in promote.stdout
     wait_ready(cluster, namespace)
-    assert deployments(cluster, namespace) == {first: 0, second: 0, third: 4}
+    eventually(  # after the old revision's scaleDownDelaySeconds (30 s)
+        lambda: deployments(cluster, namespace) == {first: 0, second: 0, third: 4},
+        90,
+        "the old revisions scaled down after their scale-down delay",
+    )
     weights = collapsed([canary_weight(v) for _, v in routes.stop()])
     # the superseded canary's weight went to 0 before the new one got any
     assert weights == [0, 25, 0, 25, 100, 0]

@@ -1,9 +1,21 @@
-"""An in-memory world for planner tests: Deployments, pods that turn ready (or not),
-Services and their ready endpoints, an HTTPRoute, and a clock. It plays the Deployment/ReplicaSet/EndpointSlice
-controllers just enough to run many reconcile passes without a cluster.
+"""An in-memory world for reconcile tests: the real reconcile pass runs against an in-memory
+API server, and the World plays the Deployment, ReplicaSet and EndpointSlice controllers and
+a clock, just enough to run many passes without a cluster.
 
-Every pass round-trips the Rollout's status through JSON, as the API server does, so a
-test also checks that all progress really lives in status.
+Each World.step() is one real `nonstop.reconcile.reconcile` pass over a MemoryKube
+(tests/memory_kube.py): observe reads raw Deployments, Pods, Services, EndpointSlices,
+RolloutActions, the HTTPRoute, the ConfigMap and AnalysisTemplates; apply writes them (with
+its barriers); Events are posted; metrics are answered from World.metrics; the status is
+merge-patched as JSON, as the API server stores it, so a test also checks that all progress
+really lives in status.
+
+The World's fields (raw, deps, services, route, config_map, actions, templates, restarts,
+never_ready) are what a test reads and changes between passes. Before a pass, what a test
+changed is written into the MemoryKube (`World.kube`, the cluster as nonstop sees it), with
+the Deployments' status and the pods and EndpointSlices the controllers keep; after it, what
+nonstop changed is read back. Objects a test puts into `World.kube` directly (a Deployment
+someone else made, a Secret) are left alone, and failures can be injected there
+(`world.kube.fail_next("replace_route", 409)`).
 """
 
 from __future__ import annotations
@@ -12,37 +24,37 @@ import copy
 import json
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal, cast
+
+from pydantic import BaseModel
 
 from nonstop.api import RolloutStatus
+from nonstop.kube.observe import observe
+from nonstop.kube.port import KubePort
 from nonstop.plan import (
     ActionAnswer,
     ActionView,
-    CreateDeployment,
-    DeleteDeployment,
-    DeploymentView,
-    EnsureService,
+    EventSpec,
     Observed,
     Plan,
-    PodProblem,
-    ScaleDeployment,
     ServiceView,
-    plan,
 )
-from nonstop.plan.analysis import fold
 from nonstop.plan.model import (
     REVISION_LABEL,
+    ROLLOUT_LABEL,
     TEMPLATE_ANNOTATION,
     Measure,
     Reading,
     SetTemplate,
-    UpdateConfigMap,
-    UpdateRoute,
 )
-from nonstop.plan.resources import revision_hash
-from nonstop.plan.views import rollout_view, service_view
+from nonstop.plan.resources import owner_reference, revision_hash
+from nonstop.plan.views import owned_by, rollout_view, service_view
+from nonstop.reconcile import reconcile
+from tests.memory_kube import SERVICE_NAME_LABEL, MemoryKube, stamp
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PLAYED = "tests.nonstop.dev/played-by"  # an object the World's controllers keep
+SLICE_MANAGER = {"endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"}
 
 
 def rollout_raw(
@@ -110,7 +122,8 @@ class Dep:
 
 @dataclass
 class World:
-    """never_ready: revisions whose pods never turn ready."""
+    """never_ready: revisions whose pods never turn ready. `kube` is the cluster as nonstop
+    sees it; `requeue` what the last pass returned (seconds until the next one)."""
 
     raw: dict[str, Any]
     now: datetime = T0
@@ -133,6 +146,28 @@ class World:
     )
     measured: list[Measure] = field(default_factory=list)
     templates: dict[str, Any] = field(default_factory=dict)
+    kube: MemoryKube = field(default_factory=MemoryKube)
+    requeue: float | None = None
+    # what the World and the kube last agreed on: a test's changes since are written
+    synced: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
+    # the objects the World's controllers keep in the kube (pods, EndpointSlices), as last put
+    played: dict[tuple[str, str], dict[str, Any]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def __post_init__(self) -> None:
+        # A new world is a new Rollout: reconcile forgets what it kept of one that is gone.
+        reconcile(MemoryKube(), self.namespace, self.name)
+
+    @property
+    def name(self) -> str:
+        name: str = self.raw["metadata"]["name"]
+        return name
+
+    @property
+    def namespace(self) -> str:
+        namespace: str = self.raw["metadata"].get("namespace", "default")
+        return namespace
 
     @property
     def service(self) -> ServiceView | None:
@@ -161,74 +196,53 @@ class World:
     def ready_total(self) -> int:
         return sum(d.ready for d in self.deps.values())
 
+    def available(self, name: str) -> int:
+        """The Deployment's available pods, as its controller reports them."""
+        return self.deps[name].ready
+
     def observed(self) -> Observed:
-        deployments = tuple(
-            DeploymentView(
-                name=d.name,
-                revision=d.revision,
-                spec_replicas=d.spec,
-                replicas=d.pods,
-                ready_replicas=d.ready,
-                available_replicas=d.ready,
-                created_at=d.created,
-                template=d.template,
-            )
-            for d in self.deps.values()
-        )
-        current = self.deps.get(
-            next((n for n, d in self.deps.items() if d.revision == self.revision), "")
-        )
-        problems: tuple[PodProblem, ...] = ()
-        if current and current.revision in self.never_ready:
-            problems = tuple(
-                PodProblem(
-                    f"{current.name}-{i}",
-                    current.revision,
-                    "ContainersNotReady",
-                    "containers with unready status: [web]",
-                    born,
-                )
-                for i, born in enumerate(current.pod_birth)
-            )
-        views = {
-            n: replace(v, ready=self.endpoints(v) if v.owned else None)
-            for n, v in self.services.items()
-        }
-        main = views.get(self.raw["spec"]["service"]["name"])
-        return Observed(
-            deployments,
-            problems,
-            main,
-            main.ready if main else None,
-            tuple(self.actions),
-            services=tuple(v for n, v in views.items() if v is not main),
-            route=copy.deepcopy(self.route),
-            route_error=None if self.route else "it does not exist",
-            restarts=self.restarts,
-            config_map=copy.deepcopy(self.config_map),
-            config_map_error=None if self.config_map else "it does not exist",
-            templates=dict(self.templates),
-        )
+        """What the real observe() reads from the cluster now (the test's changes written)."""
+        self.write()
+        return observe(self.kube, rollout_view(self.raw))
 
     def step(self, settle: bool = True) -> Plan:
-        """One reconcile pass, then (if settle) the controllers catch up."""
-        view = rollout_view(self.raw)
-        decision = plan(view, self.observed(), self.now)
-        self.history.append(decision)
-        self.apply(decision)
-        for answer in decision.answers:  # answered actions are no longer pending
-            self.answers.append(answer)
-            self.actions = [a for a in self.actions if a.name != answer.name]
-        readings = [(m, *self.read(m)) for m in decision.actions if isinstance(m, Measure)]
-        self.measured.extend(m for m, _, _ in readings)
-        folded = fold(decision.status, readings, self.now)
-        status = RolloutStatus.model_validate(folded.model_dump(by_alias=True, mode="json"))
-        self.raw["status"] = status.model_dump(by_alias=True, mode="json", exclude_none=True)
+        """One real reconcile pass, then (if settle) the controllers catch up."""
+        self.write()
+        posted, done = len(self.kube.events), len(self.kube.writes)
+        plans: list[Plan] = []
+        try:
+            self.requeue = reconcile(
+                self.kube,
+                self.namespace,
+                self.name,
+                now=self.now,
+                read=self._reading,
+                on_plan=plans.append,
+            )
+        finally:
+            if plans:  # the Events as reconcile posted them, in order
+                events = tuple(
+                    EventSpec(
+                        cast(Literal["Normal", "Warning"], e["type"]), e["reason"], e["message"]
+                    )
+                    for e in self.kube.events[posted:]
+                )
+                self.history.append(replace(plans[0], events=events))
+                self.read_back(plans[0], self.kube.writes[done:])
+        if not plans:
+            raise AssertionError(f"Rollout {self.name} is gone: no pass was made")
+        decision = self.history[-1]
         self.record()
         if settle:
             self.settle()
         self.record()
         return decision
+
+    def _reading(
+        self, kube: KubePort, namespace: str, measure: Measure
+    ) -> tuple[Reading, Reading | None]:
+        self.measured.append(measure)
+        return self.read(measure)
 
     def read(self, measure: Measure) -> tuple[Reading, Reading | None]:
         answer = self.metrics.get(measure.metric.name, 0.0)
@@ -241,48 +255,293 @@ class World:
             return Reading(canary[0], canary), Reading(stable[0], stable)
         return Reading(answer, (answer,)), None
 
-    def apply(self, decision: Plan) -> None:
-        for action in decision.actions:
-            if isinstance(action, EnsureService):
-                self.services[action.body["metadata"]["name"]] = service_view(action.body, "uid-1")
-            elif isinstance(action, UpdateRoute):
-                assert self.route is not None
-                version = int(action.body["metadata"]["resourceVersion"])
-                assert version == int(self.route["metadata"]["resourceVersion"]), "stale write"
-                self.route = copy.deepcopy(action.body)
-                self.route["metadata"]["resourceVersion"] = str(version + 1)
-            elif isinstance(action, UpdateConfigMap):
-                assert self.config_map is not None
-                version = int(action.body["metadata"]["resourceVersion"])
-                assert version == int(self.config_map["metadata"]["resourceVersion"]), "stale"
-                self.config_map = copy.deepcopy(action.body)
-                self.config_map["metadata"]["resourceVersion"] = str(version + 1)
-            elif isinstance(action, SetTemplate):
-                self.raw["spec"]["template"] = copy.deepcopy(action.template)
-                self.raw["metadata"]["generation"] += 1
-                self.undone_to.append(action.revision)
-            elif isinstance(action, CreateDeployment):
-                labels = action.body["metadata"]["labels"]
-                self.deps[action.name] = Dep(
-                    action.name,
-                    labels[REVISION_LABEL],
-                    action.body["spec"]["replicas"],
-                    created=self.now,
-                    template=json.loads(
-                        action.body["metadata"]["annotations"][TEMPLATE_ANNOTATION]
-                    ),
+    # --- the World <-> the cluster ---------------------------------------------------
+    def write(self) -> None:
+        """Write what a test changed since the last pass into the kube, and what the
+        controllers keep (the Deployments' status, pods, EndpointSlices) from the World."""
+        kube, ns, seen = self.kube, self.namespace, self.synced
+        kube.now = self.now
+        if self.raw != seen.get("raw"):
+            kube.put("Rollout", self.raw)
+        owner = owner_reference(rollout_view(self.raw).meta)
+        spec_seen: dict[str, int] = seen.get("deps", {})
+        pods: dict[tuple[str, str], dict[str, Any]] = {}
+        for name, dep in self.deps.items():
+            body = kube.objects["Deployment"].get((ns, name))
+            if body is None:  # a Dep a test put into World.deps by hand
+                kube.store("Deployment", self._deployment(dep, owner))
+                body = kube.objects["Deployment"][(ns, name)]
+            meta = body["metadata"]
+            if spec_seen.get(name) != dep.spec and body["spec"].get("replicas") != dep.spec:
+                body["spec"]["replicas"] = dep.spec
+                meta["generation"] = meta.get("generation", 1) + 1
+            status = {
+                "observedGeneration": meta.get("generation", 1),
+                "replicas": dep.pods,
+                "updatedReplicas": dep.pods,
+                "readyReplicas": dep.ready,
+                "availableReplicas": self.available(name),
+            }
+            if body.get("status") != status:
+                body["status"] = status
+                meta["resourceVersion"] = kube.next_version()
+            labels = (body["spec"].get("template") or {}).get("metadata", {}).get("labels")
+            pods.update(self._pods(dep, labels or meta.get("labels") or {}))
+        for name in spec_seen.keys() - self.deps.keys():
+            kube.remove("Deployment", ns, name)
+        self._play("Pod", pods)
+        seen_services: dict[str, ServiceView] = seen.get("services", {})
+        for name, view in self.services.items():
+            if seen_services.get(name) != view:
+                kube.put("Service", self._service(view, owner))
+        for name in seen_services.keys() - self.services.keys():
+            kube.remove("Service", ns, name)
+        self._write_slices(pods)
+        self._write_one("HTTPRoute", "route", self.route)
+        self._write_one("ConfigMap", "config_map", self.config_map)
+        self._write_actions()
+        seen_templates: dict[str, Any] = seen.get("templates", {})
+        templates = {name: _json(spec) for name, spec in self.templates.items()}
+        for name, spec in templates.items():
+            if seen_templates.get(name) != spec:
+                kube.put(
+                    "AnalysisTemplate", {"metadata": {"name": name, "namespace": ns}, "spec": spec}
                 )
-            elif isinstance(action, ScaleDeployment):
-                dep = self.deps[action.name]
-                dep.spec = action.replicas
-                # the ReplicaSet controller deletes unready pods first
-                if dep.pods > dep.spec:
-                    dep.pods = dep.spec
-                    dep.ready = min(dep.ready, dep.spec)
-                    dep.pod_birth = dep.pod_birth[: dep.spec]
-            elif isinstance(action, DeleteDeployment):
-                del self.deps[action.name]
+        for name in seen_templates.keys() - templates.keys():
+            kube.remove("AnalysisTemplate", ns, name)
+        self._agree()
 
+    def _deployment(self, dep: Dep, owner: dict[str, Any]) -> dict[str, Any]:
+        """A Deployment a test put into World.deps by hand, as nonstop would have made it."""
+        own = {ROLLOUT_LABEL: self.name, REVISION_LABEL: dep.revision}
+        annotations = {TEMPLATE_ANNOTATION: json.dumps(dep.template)} if dep.template else {}
+        return {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {
+                "name": dep.name,
+                "namespace": self.namespace,
+                "labels": own,
+                "annotations": annotations,
+                "ownerReferences": [owner],
+                "creationTimestamp": stamp(dep.created),
+            },
+            "spec": {
+                "replicas": dep.spec,
+                "selector": {"matchLabels": own},
+                "template": {"metadata": {"labels": own}},
+            },
+        }
+
+    def _pods(self, dep: Dep, labels: dict[str, str]) -> dict[tuple[str, str], dict[str, Any]]:
+        """The pods of a Deployment as the World counts them: the first `ready` are ready."""
+        pods = {}
+        for i in range(dep.pods):
+            name = f"{dep.name}-{i}"
+            born = dep.pod_birth[i] if i < len(dep.pod_birth) else self.now
+            restarts = self.restarts if i == 0 and dep.revision == self.revision else 0
+            pods[("Pod", name)] = _pod(name, self.namespace, labels, born, i < dep.ready, restarts)
+        return pods
+
+    def _play(self, kind: str, bodies: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """Make the kube's objects of `kind` that the World's controllers keep these."""
+        ns = self.namespace
+        for key in [k for k in self.played if k[0] == kind and k not in bodies]:
+            self.kube.remove(kind, ns, key[1])
+            del self.played[key]
+        for key, body in bodies.items():
+            if self.played.get(key) != body or self.kube.objects[kind].get((ns, key[1])) is None:
+                self.kube.put(kind, body)
+                self.played[key] = body
+
+    def _service(self, view: ServiceView, owner: dict[str, Any]) -> dict[str, Any]:
+        """A Service as a test set it in World.services (kept as nonstop wrote it otherwise)."""
+        body = self.kube.get("Service", self.namespace, view.name) or {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": view.name, "namespace": self.namespace},
+        }
+        if view.owned:
+            body["metadata"]["ownerReferences"] = [owner]
+        else:
+            body["metadata"].pop("ownerReferences", None)
+        ports = []
+        for port_name, port, target, protocol in view.ports:
+            entry: dict[str, Any] = {"port": port, "targetPort": target, "protocol": protocol}
+            if port_name:
+                entry["name"] = port_name
+            ports.append(entry)
+        body["spec"] = {
+            **body.get("spec", {}),
+            "type": view.type,
+            "selector": dict(view.selector),
+            "ports": ports,
+        }
+        return body
+
+    def _write_slices(self, pods: dict[tuple[str, str], dict[str, Any]]) -> None:
+        """The EndpointSlice controller: each Service lists the pods its selector picks."""
+        ns = self.namespace
+        slices = {}
+        for service in self.kube.stored("Service", ns):
+            selector = service.get("spec", {}).get("selector")
+            if not selector:
+                continue
+            name = service["metadata"]["name"]
+            endpoints = [
+                {
+                    "addresses": [f"10.0.0.{i}"],
+                    "conditions": {"ready": _ready(pod)},
+                    "targetRef": {
+                        "kind": "Pod",
+                        "name": pod["metadata"]["name"],
+                        "uid": pod["metadata"]["uid"],
+                    },
+                }
+                for i, pod in enumerate(pods.values())
+                if selector.items() <= (pod["metadata"].get("labels") or {}).items()
+            ]
+            slices[("EndpointSlice", f"{name}-sim")] = {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": f"{name}-sim",
+                    "namespace": ns,
+                    "labels": {SERVICE_NAME_LABEL: name, **SLICE_MANAGER},
+                },
+                "addressType": "IPv4",
+                "endpoints": endpoints,
+            }
+        self._play("EndpointSlice", slices)
+
+    def _write_one(self, kind: str, field_name: str, obj: dict[str, Any] | None) -> None:
+        """The route or the flag ConfigMap, when a test changed it (or put it there)."""
+        if obj == self.synced.get(field_name):
+            return
+        before = self.synced.get(f"{field_name}_key")
+        if before is not None and (obj is None or self._key(obj) != before):
+            self.kube.remove(kind, *before)
+        if obj is not None:
+            self.kube.put(kind, obj)
+
+    def _key(self, obj: dict[str, Any]) -> tuple[str, str]:
+        meta = obj["metadata"]
+        return (meta.get("namespace") or self.namespace, meta["name"])
+
+    def _route_key(self) -> tuple[str, str] | None:
+        if self.route is not None:
+            return self._key(self.route)
+        gateway = (self.raw["spec"].get("trafficRouting") or {}).get("gatewayAPI") or {}
+        if "httpRoute" not in gateway:
+            return self.synced.get("route_key")
+        return (gateway.get("namespace") or self.namespace, gateway["httpRoute"])
+
+    def _config_map_key(self) -> tuple[str, str] | None:
+        if self.config_map is not None:
+            return self._key(self.config_map)
+        toggle = (self.raw["spec"].get("strategy") or {}).get("featureToggle") or {}
+        name = (toggle.get("flag") or {}).get("configMap")
+        return (self.namespace, name) if name else self.synced.get("config_map_key")
+
+    def _write_actions(self) -> None:
+        """RolloutActions a test requested (again: an answer that was lost) or took back."""
+        kube, ns = self.kube, self.namespace
+        seen: list[ActionView] = self.synced.get("actions", [])
+        for action in self.actions:
+            if action not in seen:
+                kube.remove("RolloutAction", ns, action.name)
+                kube.put(
+                    "RolloutAction",
+                    {
+                        "apiVersion": "nonstop.dev/v1alpha1",
+                        "kind": "RolloutAction",
+                        "metadata": {
+                            "name": action.name,
+                            "namespace": ns,
+                            "uid": action.uid,
+                            "creationTimestamp": stamp(action.created_at),
+                        },
+                        "spec": {
+                            "rollout": self.name,
+                            "action": action.action,
+                            "reason": action.reason,
+                        },
+                    },
+                )
+        for action in seen:
+            found = kube.get("RolloutAction", ns, action.name)
+            if action not in self.actions and found and not found.get("status"):
+                kube.remove("RolloutAction", ns, action.name)
+
+    def read_back(self, decision: Plan, writes: list[tuple[str, str]]) -> None:
+        """What the pass changed in the cluster, into the World's fields."""
+        kube, ns = self.kube, self.namespace
+        rollout = kube.get("Rollout", ns, self.name)
+        assert rollout is not None
+        if "status" in rollout:
+            self.raw["status"] = rollout["status"]
+        if rollout["spec"].get("template") != self.raw["spec"].get("template"):
+            self.raw["spec"]["template"] = rollout["spec"]["template"]
+        self.raw["metadata"]["generation"] = rollout["metadata"].get("generation", 1)
+        if ("set_rollout_template", self.name) in writes:
+            self.undone_to.extend(
+                a.revision for a in decision.actions if isinstance(a, SetTemplate)
+            )
+        deps = {}
+        uid = self.raw["metadata"].get("uid", "")
+        for body in kube.items("Deployment", ns, f"{ROLLOUT_LABEL}={self.name}"):
+            if not owned_by(body, uid):
+                continue
+            meta = body["metadata"]
+            replicas = int(body["spec"].get("replicas", 1))
+            dep = self.deps.get(meta["name"])
+            if dep is None:
+                template = (meta.get("annotations") or {}).get(TEMPLATE_ANNOTATION)
+                dep = Dep(
+                    meta["name"],
+                    meta["labels"][REVISION_LABEL],
+                    replicas,
+                    created=self.now,
+                    template=json.loads(template) if template else None,
+                )
+            dep.spec = replicas
+            if dep.pods > dep.spec:  # the ReplicaSet controller deletes unready pods first
+                dep.pods = dep.spec
+                dep.ready = min(dep.ready, dep.spec)
+                dep.pod_birth = dep.pod_birth[: dep.spec]
+            deps[dep.name] = dep
+        self.deps.clear()
+        self.deps.update(deps)
+        views = {s["metadata"]["name"]: service_view(s, uid) for s in kube.items("Service", ns)}
+        self.services.clear()
+        self.services.update(views)
+        route_key, config_map_key = self._route_key(), self._config_map_key()
+        self.route = kube.get("HTTPRoute", *route_key) if route_key else None
+        self.config_map = kube.get("ConfigMap", *config_map_key) if config_map_key else None
+        answered = {name for method, name in writes if method == "answer_action"}
+        for answer in decision.answers:  # answered actions are no longer pending
+            if answer.name in answered:
+                self.answers.append(answer)
+                self.actions = [a for a in self.actions if a.name != answer.name]
+        self._agree()
+
+    def _agree(self) -> None:
+        """The World and the kube agree now: later changes of a test are written next."""
+        self.synced = {
+            "raw": copy.deepcopy(self.raw),
+            "deps": {name: dep.spec for name, dep in self.deps.items()},
+            "services": copy.deepcopy(self.services),
+            "route": copy.deepcopy(self.route),
+            "route_key": self._key(self.route) if self.route else self._route_key(),
+            "config_map": copy.deepcopy(self.config_map),
+            "config_map_key": (
+                self._key(self.config_map) if self.config_map else self._config_map_key()
+            ),
+            "actions": list(self.actions),
+            "templates": {name: _json(spec) for name, spec in self.templates.items()},
+        }
+
+    # --- the controllers -------------------------------------------------------------
     def settle(self) -> None:
         for dep in self.deps.values():
             while dep.pods < dep.spec:
@@ -326,3 +585,51 @@ class World:
 
     def replicas_by_revision(self) -> dict[str, int]:
         return {d.revision: d.spec for d in self.deps.values()}
+
+
+def _json(spec: Any) -> Any:
+    """An AnalysisTemplate's spec as JSON (a test may give the model or the dict)."""
+    if isinstance(spec, BaseModel):
+        return spec.model_dump(by_alias=True, mode="json", exclude_none=True)
+    return copy.deepcopy(spec)
+
+
+def _pod(
+    name: str, namespace: str, labels: dict[str, str], born: datetime, ready: bool, restarts: int
+) -> dict[str, Any]:
+    """A running pod; one that is not ready says so as the kubelet does."""
+    condition: dict[str, Any] = {"type": "Ready", "status": "True" if ready else "False"}
+    if not ready:
+        condition["reason"] = "ContainersNotReady"
+        condition["message"] = "containers with unready status: [web]"
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "uid": f"uid-{name}",
+            "labels": dict(labels),
+            "annotations": {PLAYED: "World"},
+            "creationTimestamp": stamp(born),
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [condition],
+            "containerStatuses": [
+                {
+                    "name": "web",
+                    "ready": ready,
+                    "restartCount": restarts,
+                    "state": {"running": {"startedAt": stamp(born)}},
+                }
+            ],
+        },
+    }
+
+
+def _ready(pod: dict[str, Any]) -> bool:
+    return any(
+        c.get("type") == "Ready" and c.get("status") == "True"
+        for c in pod.get("status", {}).get("conditions", [])
+    )

@@ -20,7 +20,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from nonstop.api.spec import HttpHeader
-from nonstop.kube.client import Kube
+from nonstop.kube.port import KubePort
 from nonstop.plan.analysis import query_of
 from nonstop.plan.model import Measure, Reading
 
@@ -138,7 +138,9 @@ def secret_value(secret: Mapping[str, Any] | None, name: str, key: str) -> str:
     return base64.b64decode(data[key]).decode()
 
 
-def _headers(kube: Kube, namespace: str, headers: list[HttpHeader] | None) -> dict[str, str] | str:
+def _headers(
+    kube: KubePort, namespace: str, headers: list[HttpHeader] | None
+) -> dict[str, str] | str:
     """The request headers, Secrets read; or why one cannot be read."""
     out: dict[str, str] = {}
     for header in headers or []:
@@ -156,7 +158,7 @@ def _headers(kube: Kube, namespace: str, headers: list[HttpHeader] | None) -> di
     return out
 
 
-def read(kube: Kube, namespace: str, measure: Measure) -> tuple[Reading, Reading | None]:
+def read(kube: KubePort, namespace: str, measure: Measure) -> tuple[Reading, Reading | None]:
     """The reading of a measurement (and, for a comparison, the stable revision's)."""
     provider = measure.metric.provider
     spec = provider.prometheus or provider.web

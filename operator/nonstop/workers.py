@@ -3,6 +3,15 @@
 Events on the Rollout or its Deployments only wake the task early; the task itself decides
 when to run next (the plan's requeue_after). A failing pass is logged and retried with
 backoff; it never stops the task or the operator.
+
+A pass runs in a thread (asyncio.to_thread), and a thread cannot be cancelled: cancelling
+the task would leave the pass running while a new task starts another one, two writers for
+one Rollout. So a worker is never cancelled: it is asked to close (`forget`, `close_all`,
+`stop`), finishes the pass it is in, and leaves its key only once that pass has returned.
+A wake-up of a key whose worker is still closing reopens that worker instead of starting a
+second; a wake-up that arrives during a pass always causes another pass, even when the pass
+found no Rollout (its first event can arrive while a pass started by one of its Deployments
+runs). `may_run` (the leader lease, see leader.py) is asked right before every pass.
 """
 
 from __future__ import annotations
@@ -27,43 +36,77 @@ DEBOUNCE = 0.2
 class _Worker:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     task: asyncio.Task[None] | None = None
+    closing: bool = False  # leave after the current pass (if any), unless woken again
+
+
+def _always() -> bool:
+    return True
 
 
 class Workers:
-    def __init__(self, run_pass: Pass) -> None:
+    def __init__(self, run_pass: Pass, may_run: Callable[[], bool] = _always) -> None:
         self._run_pass = run_pass
+        self._may_run = may_run
         self._workers: dict[Key, _Worker] = {}
+        self._stopped = False
+
+    def active_keys(self) -> list[Key]:
+        """The Rollouts that have a worker (running, waiting or finishing its last pass)."""
+        return list(self._workers)
 
     def wake(self, key: Key) -> None:
+        if self._stopped or not self._may_run():
+            return  # stopped for good, or not the leader: events start no pass
         worker = self._workers.get(key)
-        if worker is None or worker.task is None or worker.task.done():
+        if worker is None:
             worker = _Worker()
             self._workers[key] = worker
             worker.task = asyncio.create_task(
                 self._loop(key, worker), name=f"rollout/{key[0]}/{key[1]}"
             )
+        worker.closing = False  # a worker that is finishing its pass is reused, not doubled
         worker.wake.set()
 
     def forget(self, key: Key) -> None:
-        worker = self._workers.pop(key, None)
-        if worker and worker.task:
-            worker.task.cancel()
+        """The Rollout is gone: its worker leaves after the pass it may be in."""
+        worker = self._workers.get(key)
+        if worker:
+            worker.closing = True
+            worker.wake.set()  # end the wait for the next pass now
+
+    def close_all(self) -> None:
+        """Every worker leaves after its current pass; waiting ones leave at once. Used when
+        the lease is lost: returns without waiting for the passes that are running."""
+        for key in list(self._workers):
+            self.forget(key)
 
     async def stop(self) -> None:
+        """For good: close every worker and return once no pass runs any more."""
+        self._stopped = True
+        self.close_all()
         tasks = [w.task for w in self._workers.values() if w.task]
-        for task in tasks:
-            task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        self._workers.clear()
 
     async def _loop(self, key: Key, worker: _Worker) -> None:
+        try:
+            await self._passes(key, worker)
+        finally:
+            # Only now, with no pass of this worker running, may another worker take the key.
+            if self._workers.get(key) is worker:
+                del self._workers[key]
+                if worker.wake.is_set() and not worker.closing:
+                    self.wake(key)  # woken as it was cancelled: the wake-up is not lost
+
+    async def _passes(self, key: Key, worker: _Worker) -> None:
         namespace, name = key
         failures = 0
         while True:
             await asyncio.sleep(DEBOUNCE)  # let a burst of events settle into one pass
+            if worker.closing or self._stopped or not self._may_run():
+                return
             worker.wake.clear()
             try:
-                delay = await asyncio.to_thread(self._run_pass, namespace, name)
+                delay = await self._one_pass(namespace, name)
                 failures = 0
             except Exception as exc:  # a pass must never kill the worker
                 failures += 1
@@ -75,8 +118,25 @@ class Workers:
                     error=f"{type(exc).__name__}: {exc}",
                     retry_in=delay,
                 )
+            if worker.closing:
+                return
             if delay is None:
-                self._workers.pop(key, None)
+                if worker.wake.is_set():
+                    continue  # woken during the pass: look again (the Rollout may be new)
                 return
             with contextlib.suppress(TimeoutError):  # woken early, or time for the next pass
                 await asyncio.wait_for(worker.wake.wait(), timeout=delay)
+
+    async def _one_pass(self, namespace: str, name: str) -> float | None:
+        """The pass in a thread. If this task is cancelled meanwhile, keep waiting for the
+        thread (it cannot be stopped) and only then let the cancellation through."""
+        running = asyncio.ensure_future(asyncio.to_thread(self._run_pass, namespace, name))
+        cancelled = False
+        while not running.done():
+            try:
+                await asyncio.wait({running})
+            except asyncio.CancelledError:
+                cancelled = True
+        if cancelled:
+            raise asyncio.CancelledError
+        return running.result()

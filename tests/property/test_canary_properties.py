@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nonstop.plan import DeploymentView, Observed
-from nonstop.plan.planner import traffic_shares
+from nonstop.plan.status import traffic_shares
 from tests.sim import World, rollout_raw
 
 available = st.integers(0, 20)

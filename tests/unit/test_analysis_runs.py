@@ -154,9 +154,12 @@ def test_a_comparison_fails_a_clearly_worse_canary_and_passes_an_equal_one() -> 
 
 
 def test_templates_are_used_by_name_and_a_missing_one_stops_the_rollout() -> None:
+    """Issue 9: a template is checked when the Rollout names it, before any pod moves (it
+    used to be noticed at the analysis step, half-way)."""
     steps = [{"setWeight": 25}, {"analysis": {"templates": [{"name": "errors"}]}}]
-    world = canary_world(steps)
-    world.run(5)  # step 0, then the analysis step needs the template
+    world = World(rollout_raw(replicas=4, strategy={"canary": {"steps": steps}}))
+    world.run(5)
+    assert world.deps == {}  # nothing was created
     stalled = world.status.condition("Stalled")
     assert stalled is not None and stalled.reason == "AnalysisTemplateNotFound"
     assert "AnalysisTemplate errors does not exist" in stalled.message
@@ -201,7 +204,10 @@ def test_a_condition_that_does_not_parse_is_invalid_spec() -> None:
 
 def test_a_template_with_a_broken_condition_stops_the_rollout_without_a_crash() -> None:
     steps = [{"setWeight": 25}, {"analysis": {"templates": [{"name": "errors"}]}}]
-    world = canary_world(steps)
+    world = World(rollout_raw(replicas=4, deadline=600, strategy={"canary": {"steps": steps}}))
+    world.templates["errors"] = AnalysisTemplateSpec.model_validate({"metrics": [ERROR_RATE]})
+    world.run_until("Healthy")
+    world.set_image("web:2")
     broken = {**ERROR_RATE, "failureCondition": "result >"}
     world.templates["errors"] = AnalysisTemplateSpec.model_validate({"metrics": [broken]})
     world.run(5)

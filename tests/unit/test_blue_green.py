@@ -143,6 +143,9 @@ def test_abort_while_waiting_scales_green_down_and_keeps_blue_active() -> None:
     world.request("abort")
     run_checked(world, 6)
     assert active(world) == blue
+    # green lost its (preview) traffic: its pods stay scaleDownDelaySeconds (30 s), then go
+    assert world.replicas_by_revision() == {blue: 4, world.revision: 4}
+    run_checked(world, 12)
     assert world.replicas_by_revision() == {blue: 4, world.revision: 0}
     assert world.status.abort is not None and world.status.abort.reason == "AbortedByUser"
 

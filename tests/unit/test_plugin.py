@@ -1,8 +1,14 @@
-"""The kubectl plugin's status page, from JSON as the API server returns it."""
+"""The kubectl plugin: its status page, from JSON as the API server returns it, and the
+RolloutActions it creates."""
 
 from __future__ import annotations
 
-from nonstop.cli.plugin import render_status
+from typing import Any, cast
+
+import pytest
+
+from nonstop.cli.plugin import act, action_body, render_status
+from nonstop.kube.client import Kube
 
 
 def test_status_page_shows_revisions_roles_conditions_and_events() -> None:
@@ -66,3 +72,61 @@ def test_status_page_shows_revisions_roles_conditions_and_events() -> None:
     assert "current" in rows["bbb"] and "web:2" in rows["bbb"]
     assert "Stalled=True (RolledBack)" in page
     assert page.index("RolloutAborted") < page.index("RolledBack  ")  # events in order
+
+
+class FakeKube:
+    """Just what `act` calls: the Rollout, the created action, and its answer."""
+
+    def __init__(self, rollout: dict[str, Any] | None) -> None:
+        self.rollout = rollout
+        self.created: list[tuple[str, dict[str, Any]]] = []
+
+    def get_rollout(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.rollout
+
+    def create_action(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        self.created.append((namespace, body))
+        return {**body, "metadata": {**body["metadata"], "name": "web-abort-x7k2p"}}
+
+    def get_action(self, namespace: str, name: str) -> dict[str, Any]:
+        return {"status": {"phase": "Applied", "message": "abort by RolloutAction " + name}}
+
+
+WEB = {"metadata": {"name": "web", "namespace": "shop", "uid": "0b1c-uid"}}
+
+
+def test_an_action_is_owned_by_its_rollout_and_labelled_with_its_name() -> None:
+    body = action_body(WEB, "promote-full", "looks good")
+    assert body["apiVersion"] == "nonstop.dev/v1alpha1" and body["kind"] == "RolloutAction"
+    assert body["metadata"]["generateName"] == "web-promote-full-"
+    assert body["metadata"]["labels"] == {"nonstop.dev/rollout": "web"}
+    assert body["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "nonstop.dev/v1alpha1",
+            "kind": "Rollout",
+            "name": "web",
+            "uid": "0b1c-uid",
+            "controller": False,
+            "blockOwnerDeletion": False,
+        }
+    ]
+    assert body["spec"] == {"rollout": "web", "action": "promoteFull", "reason": "looks good"}
+    assert "reason" not in action_body(WEB, "abort", None)["spec"]
+
+
+def test_act_creates_the_owned_action_and_reports_the_answer(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    kube = FakeKube(WEB)
+    assert act(cast(Kube, kube), "shop", "web", "abort", "latency", timeout=1) == 0
+    [(namespace, body)] = kube.created
+    assert namespace == "shop"
+    assert body["metadata"]["ownerReferences"][0]["uid"] == "0b1c-uid"
+    assert "rolloutaction/web-abort-x7k2p Applied" in capsys.readouterr().out
+
+
+def test_act_on_a_missing_rollout_creates_nothing(capsys: pytest.CaptureFixture[str]) -> None:
+    kube = FakeKube(None)
+    assert act(cast(Kube, kube), "shop", "web", "abort", None, timeout=1) == 1
+    assert kube.created == []
+    assert "Rollout web not found in namespace shop" in capsys.readouterr().err

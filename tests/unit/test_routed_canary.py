@@ -98,6 +98,9 @@ def test_each_step_sets_its_weight_and_the_end_gives_the_route_back() -> None:
     assert world.services["web"].selector[REVISION_LABEL] == world.revision
     assert world.route is not None and world.route["spec"] == original["spec"]  # type: ignore[index]
     assert world.route["metadata"].get("annotations") is None
+    # the old revision keeps its pods scaleDownDelaySeconds (30 s) after it lost its traffic
+    assert world.replicas_by_revision()[stable] == 4
+    world.run(16)
     assert world.replicas_by_revision()[stable] == 0
 
 
@@ -157,6 +160,8 @@ def test_abort_sends_all_traffic_to_stable_in_the_same_pass() -> None:
     assert world.route is not None and world.route["spec"] == http_route()["spec"]
     world.run_until("Degraded")
     run(world, 5)
+    assert world.replicas_by_revision() == {stable: 4, world.revision: 1}  # 30 s to drain
+    world.run(12)
     assert world.replicas_by_revision() == {stable: 4, world.revision: 0}
     assert world.services["web"].selector[REVISION_LABEL] == stable
     assert world.status.weights is not None and world.status.weights.stable == 100
@@ -232,5 +237,7 @@ def test_a_new_revision_mid_canary_takes_the_weight_away_first() -> None:
     assert names.index("UpdateRoute") < names.index("EnsureService")
     assert world.status.current_step_index == 0
     run(world, 10)
+    assert world.replicas_by_revision()[second] == 1  # it lost its traffic: 30 s to drain
+    world.run(10)
     assert world.replicas_by_revision()[second] == 0
     assert world.replicas_by_revision()[first] == 4

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from nonstop.api.base import ApiModel, Name
+from nonstop.api.base import ApiModel, RolloutName
 from nonstop.api.status import Time
 
 ACTION_KIND = "RolloutAction"
@@ -24,7 +24,7 @@ ActionPhase = Literal["Pending", "Applied", "Rejected"]
 
 
 class RolloutActionSpec(ApiModel):
-    rollout: Name = Field(description="The Rollout to act on, in the same namespace.")
+    rollout: RolloutName = Field(description="The Rollout to act on, in the same namespace.")
     action: Verb = Field(
         description="abort: roll back to the stable revision now; retry: roll out an aborted"
         " revision again; pause / resume: hold or release the rollout; promote / promoteFull:"

@@ -105,25 +105,124 @@ IntOrPercent = Annotated[
     ),
 ]
 
-IntOrName = Annotated[
-    int | str,
+# --- names and labels, as the API server checks them in the objects nonstop writes ----------
+
+# A Service name (DNS-1035 label: starts with a letter).
+DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
+Name = Annotated[str, StringConstraints(pattern=DNS_LABEL, min_length=1, max_length=63)]
+
+# A Service port name, a container name (DNS-1123 label: may start with a digit).
+DNS_1123_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+# An object name such as a Deployment's or a Rollout's (DNS-1123 subdomain).
+DNS_SUBDOMAIN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+
+# The longest label value Kubernetes accepts. nonstop labels what it creates with the
+# Rollout's name (nonstop.dev/rollout), so that is also the longest Rollout name.
+MAX_LABEL_VALUE = 63
+LABEL_VALUE = r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$"
+# A Rollout's name as another object refers to it (a RolloutAction's spec.rollout).
+RolloutName = Annotated[
+    str, StringConstraints(pattern=DNS_SUBDOMAIN, min_length=1, max_length=MAX_LABEL_VALUE)
+]
+# A label key: an optional DNS subdomain prefix (at most 253) and '/', then a
+# name of at most 63 characters.
+QUALIFIED_NAME = (
+    r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+    r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+MAX_KEY_PREFIX = 253
+KEY_MESSAGE = (
+    "keys must be qualified names as Kubernetes requires: an optional DNS subdomain prefix"
+    " (at most 253 characters) and '/', then at most 63 letters, digits, '-', '_' or '.',"
+    " starting and ending with a letter or digit"
+)
+LABEL_VALUE_MESSAGE = (
+    "label values are at most 63 letters, digits, '-', '_' or '.', starting and ending"
+    " with a letter or digit"
+)
+_KEY_RULE = cel(
+    f"self.all(k, k.matches('{QUALIFIED_NAME}')"
+    f" && (!k.contains('/') || k.indexOf('/') <= {MAX_KEY_PREFIX}))",
+    KEY_MESSAGE,
+)
+
+
+def qualified_name_ok(key: str) -> bool:
+    return bool(re.fullmatch(QUALIFIED_NAME, key)) and key.find("/") <= MAX_KEY_PREFIX
+
+
+def _check_labels(value: dict[str, str]) -> dict[str, str]:
+    bad_keys = [k for k in value if not qualified_name_ok(k)]
+    if bad_keys:
+        raise ValueError(f"{', '.join(map(repr, bad_keys))}: {KEY_MESSAGE}")
+    bad = [
+        k for k, v in value.items() if len(v) > MAX_LABEL_VALUE or not re.fullmatch(LABEL_VALUE, v)
+    ]
+    if bad:
+        raise ValueError(f"{', '.join(f'{k}={value[k]!r}' for k in bad)}: {LABEL_VALUE_MESSAGE}")
+    return value
+
+
+LabelMap = Annotated[
+    dict[str, str],
+    AfterValidator(_check_labels),
     WithJsonSchema(
         {
-            "x-kubernetes-int-or-string": True,
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "type": "object",
+            "additionalProperties": {
+                "type": "string",
+                "maxLength": MAX_LABEL_VALUE,
+                "pattern": LABEL_VALUE,
+            },
+            "maxProperties": 64,
+            "x-kubernetes-validations": [_KEY_RULE],
         }
     ),
 ]
 
-DNS_LABEL = r"^[a-z]([-a-z0-9]*[a-z0-9])?$"
-Name = Annotated[str, StringConstraints(pattern=DNS_LABEL, min_length=1, max_length=63)]
-LabelMap = Annotated[
-    dict[str, str],
+# A port a Service sends to: a number, or the name of a container port (IANA_SVC_NAME).
+PORT_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+MAX_PORT_NAME = 15
+PORT_MESSAGE = (
+    "must be a port number from 1 to 65535, or a container port name (IANA_SVC_NAME: at most"
+    " 15 lowercase letters, digits and '-', with at least one letter, no '--', and no '-'"
+    " at either end)"
+)
+
+
+def _check_port_number_or_name(value: int | str) -> int | str:
+    if isinstance(value, int):
+        if not 1 <= value <= 65535:
+            raise ValueError(PORT_MESSAGE)
+        return value
+    if (
+        len(value) > MAX_PORT_NAME
+        or not re.fullmatch(PORT_NAME, value)
+        or not re.search("[a-z]", value)
+        or "--" in value
+    ):
+        raise ValueError(PORT_MESSAGE)
+    return value
+
+
+PortNumberOrName = Annotated[
+    int | str,
+    AfterValidator(_check_port_number_or_name),
     WithJsonSchema(
         {
-            "type": "object",
-            "additionalProperties": {"type": "string", "maxLength": 63},
-            "maxProperties": 64,
+            "x-kubernetes-int-or-string": True,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "maxLength": MAX_PORT_NAME,  # of a name; bounds the rule's cost too
+            "description": "A port number (1 to 65535) or a container port name.",
+            "x-kubernetes-validations": [
+                cel(
+                    "type(self) == int ? self >= 1 && self <= 65535"
+                    f" : self.matches('{PORT_NAME}')"
+                    " && self.matches('[a-z]') && !self.contains('--')",
+                    PORT_MESSAGE,
+                )
+            ],
         }
     ),
 ]

@@ -11,7 +11,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from nonstop.api.action import ACTION_KIND, ACTION_PLURAL, RolloutActionSpec, RolloutActionStatus
-from nonstop.api.spec import GROUP, KIND, PLURAL, VERSION, AnalysisTemplateSpec, RolloutSpec
+from nonstop.api.spec import (
+    GROUP,
+    KIND,
+    PLURAL,
+    ROLLOUT_NAME_RULE,
+    VERSION,
+    AnalysisTemplateSpec,
+    RolloutSpec,
+)
 from nonstop.api.status import RolloutStatus
 
 SHORT_NAMES = ["nro"]  # "ro" is Argo Rollouts'
@@ -102,8 +110,27 @@ def _crd(
     status: dict[str, Any],
     subresources: dict[str, Any],
     columns: list[dict[str, Any]],
+    root_rules: list[dict[str, str]] | None = None,
+    selectable_fields: list[str] | None = None,
 ) -> dict[str, Any]:
-    """A namespaced CustomResourceDefinition of group nonstop.dev, one served version."""
+    """A namespaced CustomResourceDefinition of group nonstop.dev, one served version.
+    `root_rules` are CEL rules on the whole object: the only ones that can read metadata.name."""
+    root: dict[str, Any] = {
+        "type": "object",
+        "description": description,
+        "required": ["spec"],
+        "properties": {
+            "apiVersion": {"type": "string"},
+            "kind": {"type": "string"},
+            "metadata": {"type": "object"},
+            "spec": spec,
+            "status": status,
+        },
+    }
+    if root_rules:
+        root["x-kubernetes-validations"] = root_rules
+        # declared so that a rule's fieldPath can name it (the only fields allowed here)
+        root["properties"]["metadata"]["properties"] = {"name": {"type": "string"}}
     return {
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -129,20 +156,12 @@ def _crd(
                     "storage": True,
                     "subresources": subresources,
                     "additionalPrinterColumns": columns,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "description": description,
-                            "required": ["spec"],
-                            "properties": {
-                                "apiVersion": {"type": "string"},
-                                "kind": {"type": "string"},
-                                "metadata": {"type": "object"},
-                                "spec": spec,
-                                "status": status,
-                            },
-                        }
-                    },
+                    **(
+                        {"selectableFields": [{"jsonPath": f} for f in selectable_fields]}
+                        if selectable_fields
+                        else {}
+                    ),
+                    "schema": {"openAPIV3Schema": root},
                 }
             ],
         },
@@ -172,6 +191,7 @@ def rollout_crd() -> dict[str, Any]:
             },
         },
         columns=_printer_columns(),
+        root_rules=[ROLLOUT_NAME_RULE],
     )
 
 
@@ -200,6 +220,9 @@ def action_crd() -> dict[str, Any]:
             {"name": "Message", "type": "string", "jsonPath": ".status.message", "priority": 1},
             {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
         ],
+        # each pass lists only its own Rollout's actions: ?fieldSelector=spec.rollout=<name>
+        # (Kubernetes 1.31+; kube/client.py falls back to a whole list on older servers)
+        selectable_fields=[".spec.rollout"],
     )
 
 

@@ -8,17 +8,19 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nonstop.api.base import (
+    DNS_1123_LABEL,
+    MAX_LABEL_VALUE,
     ApiModel,
     Duration,
-    IntOrName,
     IntOrPercent,
     LabelMap,
     Name,
     OneOfModel,
     OpenApiModel,
+    PortNumberOrName,
     cel,
     validations,
 )
@@ -71,17 +73,56 @@ class TemplateMetadata(ApiModel):
     annotations: dict[str, str] | None = None
 
 
+IMAGE_MESSAGE = "must not have leading or trailing whitespace (Kubernetes refuses it)"
+
+
 class Container(OpenApiModel):
     """A container of the pod template; fields other than name and image pass through as written."""
 
-    name: str = Field(min_length=1, max_length=63)
-    image: str = Field(min_length=1, max_length=512)
+    name: str = Field(
+        min_length=1,
+        max_length=63,
+        pattern=DNS_1123_LABEL,
+        description="A DNS label: lowercase letters, digits and '-'.",
+    )
+    image: str = Field(
+        min_length=1,
+        max_length=512,
+        json_schema_extra=validations(cel("self == self.trim()", IMAGE_MESSAGE)),
+    )
+
+    @field_validator("image")
+    @classmethod
+    def _image_trimmed(cls, value: str) -> str:
+        if value != value.strip():
+            raise ValueError(IMAGE_MESSAGE)
+        return value
+
+
+CONTAINER_NAMES_MESSAGE = "container names must be unique within the pod (Kubernetes refuses it)"
 
 
 class PodSpec(OpenApiModel):
     """A Kubernetes PodSpec; only containers is checked here, the rest passes through."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self.containers.all(c, self.containers.filter(d, d.name == c.name).size() == 1)",
+                CONTAINER_NAMES_MESSAGE,
+                ".containers",
+            )
+        )
+    )
+
     containers: list[Container] = Field(min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _unique_container_names(self) -> PodSpec:
+        names = [c.name for c in self.containers]
+        if len(set(names)) != len(names):
+            raise ValueError(CONTAINER_NAMES_MESSAGE)
+        return self
 
 
 class PodTemplate(ApiModel):
@@ -90,18 +131,66 @@ class PodTemplate(ApiModel):
 
 
 class ServicePort(ApiModel):
-    name: str | None = Field(default=None, max_length=63)
+    name: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=63,
+        pattern=DNS_1123_LABEL,
+        description="A DNS label; required when the Service has more than one port.",
+    )
     port: int = Field(ge=1, le=65535)
-    target_port: IntOrName | None = None
+    target_port: PortNumberOrName | None = None
     protocol: Literal["TCP", "UDP", "SCTP"] | None = None
+
+
+PORT_NAMES_REQUIRED = (
+    "every port needs a name when the Service has more than one (Kubernetes requires it)"
+)
+PORT_NAMES_UNIQUE = "port names must be unique (Kubernetes requires it)"
+PORTS_UNIQUE = "each port number may appear once per protocol (Kubernetes requires it)"
 
 
 class ServiceSpec(ApiModel):
     """The Service that users hit. nonstop creates it and keeps its selector and ports."""
 
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self.ports.size() <= 1 || self.ports.all(p, has(p.name))",
+                PORT_NAMES_REQUIRED,
+                ".ports",
+            ),
+            cel(
+                "self.ports.all(p, !has(p.name)"
+                " || self.ports.filter(q, has(q.name) && q.name == p.name).size() == 1)",
+                PORT_NAMES_UNIQUE,
+                ".ports",
+            ),
+            cel(
+                "self.ports.all(p, self.ports.filter(q, q.port == p.port"
+                " && (has(q.protocol) ? q.protocol : 'TCP')"
+                " == (has(p.protocol) ? p.protocol : 'TCP')).size() == 1)",
+                PORTS_UNIQUE,
+                ".ports",
+            ),
+        )
+    )
+
     name: Name
     ports: list[ServicePort] = Field(min_length=1, max_length=32)
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] | None = None
+
+    @model_validator(mode="after")
+    def _ports_as_kubernetes_wants(self) -> ServiceSpec:
+        names = [p.name for p in self.ports if p.name is not None]
+        if len(self.ports) > 1 and len(names) != len(self.ports):
+            raise ValueError(PORT_NAMES_REQUIRED)
+        if len(set(names)) != len(names):
+            raise ValueError(PORT_NAMES_UNIQUE)
+        keys = [(p.port, p.protocol or "TCP") for p in self.ports]
+        if len(set(keys)) != len(keys):
+            raise ValueError(PORTS_UNIQUE)
+        return self
 
 
 # --- traffic routing -----------------------------------------------------------------------
@@ -253,18 +342,57 @@ class SetCanaryScale(OneOfModel):
     match_traffic_weight: bool | None = None
 
 
+# What the Gateway API accepts in an HTTPRoute's header match (HTTPHeaderName, value).
+HEADER_NAME = r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]+$"
+MAX_HEADER_VALUE = 4096
+# A prefix becomes the regular expression ^<prefix>.* with each of \.+*?()|[]{}^$ escaped by
+# a backslash: at most 2 x 2046 + 3 = 4095 characters, within what the Gateway API allows.
+MAX_HEADER_PREFIX = (MAX_HEADER_VALUE - 3) // 2
+
+
 class HeaderMatch(OneOfModel):
     one_of_what = "header match"
     one_of = ("exact", "prefix", "regex")
-    name: str = Field(min_length=1, max_length=256)
-    exact: str | None = Field(default=None, max_length=4096)
-    prefix: str | None = Field(default=None, max_length=4096)
+    name: str = Field(
+        min_length=1,
+        max_length=256,
+        pattern=HEADER_NAME,
+        description="An HTTP header name (letters, digits and !#$%&'*+-.^_`|~).",
+    )
+    exact: str | None = Field(default=None, max_length=MAX_HEADER_VALUE)
+    prefix: str | None = Field(
+        default=None,
+        max_length=MAX_HEADER_PREFIX,
+        description="Sent to the HTTPRoute as the regular expression ^<prefix>.*, escaped.",
+    )
     regex: str | None = Field(default=None, max_length=1024)
 
 
+HEADER_NAMES_UNIQUE = (
+    "each header may appear once in a setHeaderRoute (HTTP header names are case-insensitive)"
+)
+
+
 class SetHeaderRoute(ApiModel):
+    model_config = ConfigDict(
+        json_schema_extra=validations(
+            cel(
+                "self.match.all(m, self.match.filter(n,"
+                " n.name.lowerAscii() == m.name.lowerAscii()).size() == 1)",
+                HEADER_NAMES_UNIQUE,
+                ".match",
+            )
+        )
+    )
     name: Name
     match: list[HeaderMatch] = Field(min_length=1, max_length=16)
+
+    @model_validator(mode="after")
+    def _headers_once(self) -> SetHeaderRoute:
+        lowered = [m.name.lower() for m in self.match]
+        if len(set(lowered)) != len(lowered):
+            raise ValueError(HEADER_NAMES_UNIQUE)
+        return self
 
 
 class CanaryStep(OneOfModel):
@@ -348,13 +476,20 @@ SAFE_METHODS: tuple[HttpMethod, ...] = ("GET", "HEAD", "OPTIONS")
 
 class Mirror(ApiModel):
     percent: int = Field(default=100, ge=0, le=100)
-    methods: list[HttpMethod] = Field(default_factory=lambda: list(SAFE_METHODS), max_length=7)
+    methods: list[HttpMethod] = Field(
+        default_factory=lambda: list(SAFE_METHODS),
+        min_length=1,
+        max_length=7,
+        json_schema_extra={"x-kubernetes-list-type": "set"},
+    )
     allow_unsafe_methods: bool = Field(
         default=False, description="Allow mirroring methods with side effects (duplicated writes)."
     )
 
     @model_validator(mode="after")
     def _safe_methods(self) -> Mirror:
+        if len(set(self.methods)) != len(self.methods):
+            raise ValueError("mirror.methods: each method may appear once")
         unsafe = sorted(set(self.methods) - {"GET", "HEAD", "OPTIONS"})
         if unsafe and not self.allow_unsafe_methods:
             raise ValueError(f"mirroring {', '.join(unsafe)} needs allowUnsafeMethods: true")
@@ -423,6 +558,38 @@ class Strategy(OneOfModel):
 
 # --- the Rollout ---------------------------------------------------------------------------
 
+# Names nonstop derives. The Rollout's name is the value of the label nonstop.dev/rollout
+# on every Deployment, pod and Service nonstop creates (and on RolloutActions), so it is at
+# most a label value long; the Deployments, <name>-<10 hex> (at most 74 characters), their
+# ReplicaSets (<deployment>-<hash>, at most 85) and Events (<name>.<hex>) are then all
+# valid DNS subdomains, and Kubernetes truncates the pod names it generates itself.
+MAX_ROLLOUT_NAME = MAX_LABEL_VALUE
+ROLLOUT_NAME_CONTEXT = "rolloutName"  # RolloutSpec.model_validate(..., context={this: name})
+ROLLOUT_NAME_MESSAGE = (
+    f"a Rollout name is at most {MAX_ROLLOUT_NAME} characters: nonstop writes it as the"
+    " value of the label nonstop.dev/rollout on the Deployments, pods and Services it"
+    f" creates, and Kubernetes allows at most {MAX_LABEL_VALUE} characters in a label value"
+)
+ROLLOUT_NAME_RULE = cel(
+    f"self.metadata.name.size() <= {MAX_ROLLOUT_NAME}", ROLLOUT_NAME_MESSAGE, ".metadata.name"
+)
+
+CANARY_SUFFIX = "-canary"
+MAX_SERVICE_NAME = 63
+MAX_STABLE_FOR_CANARY = MAX_SERVICE_NAME - len(CANARY_SUFFIX)  # 56
+
+
+def canary_service_message(canary_service_field: str) -> str:
+    return (
+        f"the canary Service <spec.service.name>{CANARY_SUFFIX} must be a DNS label of at most"
+        f" {MAX_SERVICE_NAME} characters: shorten spec.service.name to at most"
+        f" {MAX_STABLE_FOR_CANARY} characters, or set {canary_service_field}"
+    )
+
+
+CANARY_SERVICE_FIELD = "spec.strategy.canary.canaryService"
+SHADOW_CANARY_SERVICE_FIELD = "spec.strategy.shadow.then.canary.canaryService"
+
 
 class RolloutSpec(ApiModel):
     model_config = ConfigDict(
@@ -446,6 +613,32 @@ class RolloutSpec(ApiModel):
                     "!has(self.strategy.canary) || !has(self.strategy.canary.canaryService)"
                     " || self.strategy.canary.canaryService != self.service.name",
                     "canary.canaryService must differ from spec.service.name (the stable Service)",
+                ),
+                cel(
+                    "!has(self.strategy.shadow) || !has(self.strategy.shadow.then.blueGreen)"
+                    " || self.strategy.shadow.then.blueGreen.previewService != self.service.name",
+                    "shadow.then.blueGreen.previewService must differ from spec.service.name",
+                ),
+                cel(
+                    "!has(self.strategy.shadow) || !has(self.strategy.shadow.then.canary)"
+                    " || !has(self.strategy.shadow.then.canary.canaryService)"
+                    " || self.strategy.shadow.then.canary.canaryService != self.service.name",
+                    "shadow.then.canary.canaryService must differ from spec.service.name"
+                    " (the stable Service)",
+                ),
+                cel(
+                    "!has(self.trafficRouting) || !has(self.strategy.canary)"
+                    " || has(self.strategy.canary.canaryService)"
+                    f" || self.service.name.size() <= {MAX_STABLE_FOR_CANARY}",
+                    canary_service_message(CANARY_SERVICE_FIELD),
+                    ".service.name",
+                ),
+                cel(
+                    "!has(self.strategy.shadow) || !has(self.strategy.shadow.then.canary)"
+                    " || has(self.strategy.shadow.then.canary.canaryService)"
+                    f" || self.service.name.size() <= {MAX_STABLE_FOR_CANARY}",
+                    canary_service_message(SHADOW_CANARY_SERVICE_FIELD),
+                    ".service.name",
                 ),
             )
         }
@@ -476,6 +669,43 @@ class RolloutSpec(ApiModel):
             )
         if self.strategy.shadow is not None and self.traffic_routing is None:
             raise ValueError("the shadow strategy needs spec.trafficRouting")
+        return self
+
+    @model_validator(mode="after")
+    def _services_nonstop_creates(self) -> RolloutSpec:
+        """The same rules as the CEL above, on the Services nonstop names or derives."""
+        stable = self.service.name
+        shadow = self.strategy.shadow
+        blue_green = self.strategy.blue_green or (shadow.then.blue_green if shadow else None)
+        canary = self.strategy.canary or (shadow.then.canary if shadow else None)
+        where = "shadow.then." if shadow else ""
+        if blue_green is not None and blue_green.preview_service == stable:
+            raise ValueError(f"{where}blueGreen.previewService must differ from spec.service.name")
+        if canary is not None and canary.canary_service == stable:
+            raise ValueError(
+                f"{where}canary.canaryService must differ from spec.service.name"
+                " (the stable Service)"
+            )
+        routed = shadow is not None or self.traffic_routing is not None
+        if (
+            canary is not None
+            and routed
+            and canary.canary_service is None
+            and len(stable) > MAX_STABLE_FOR_CANARY
+        ):
+            field = SHADOW_CANARY_SERVICE_FIELD if shadow else CANARY_SERVICE_FIELD
+            raise ValueError(
+                f"spec.service.name: {canary_service_message(field)}"
+                f" ({stable}{CANARY_SUFFIX} is {len(stable) + len(CANARY_SUFFIX)})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _rollout_name_fits(self, info: ValidationInfo) -> RolloutSpec:
+        """The rule on metadata.name, when the caller passes the name in the context."""
+        name = (info.context or {}).get(ROLLOUT_NAME_CONTEXT)
+        if name is not None and len(name) > MAX_ROLLOUT_NAME:
+            raise ValueError(f"metadata.name: {ROLLOUT_NAME_MESSAGE} ({len(name)} here)")
         return self
 
     @field_validator("template", mode="before")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 
 import structlog
@@ -33,12 +34,20 @@ def configure_logging(json_logs: bool, verbose: bool) -> None:
     )
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def run(args: argparse.Namespace) -> int:
     import kopf
 
-    import nonstop.handlers  # noqa: F401  (registers the handlers with kopf)
+    import nonstop.handlers  # registers the handlers with kopf
+    from nonstop.leader import lease_settings
 
     configure_logging(args.json_logs, args.verbose)
+    nonstop.handlers.use_leader_election(
+        lease_settings(args.lease_name, args.lease_namespace) if args.leader_elect else None
+    )
     namespaces = args.namespace or []
     asyncio.run(
         kopf.operator(
@@ -74,6 +83,22 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument("--json-logs", action="store_true", help="log JSON lines (for clusters)")
     p_run.add_argument("--liveness", default=None, help="e.g. http://0.0.0.0:8080/healthz")
     p_run.add_argument("-v", "--verbose", action="store_true")
+    p_run.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=_env_flag("NONSTOP_LEADER_ELECT"),
+        help="run passes only while holding a Lease, so that replicas can stand by"
+        " (default: $NONSTOP_LEADER_ELECT, else off: this process is the only writer;"
+        " the Helm chart turns it on)",
+    )
+    p_run.add_argument(
+        "--lease-name", default=None, help="default: $NONSTOP_LEASE_NAME or nonstop-leader"
+    )
+    p_run.add_argument(
+        "--lease-namespace",
+        default=None,
+        help="default: $NONSTOP_LEASE_NAMESPACE, $POD_NAMESPACE, the pod's namespace, or default",
+    )
     p_run.set_defaults(func=run)
     p_crd = sub.add_parser("crd", help="print a CRD generated from the models")
     p_crd.add_argument(

@@ -16,6 +16,8 @@ from typing import Any
 from kubernetes import config
 from tabulate import tabulate
 
+from nonstop.api import GROUP, KIND, VERSION
+from nonstop.api.action import ACTION_KIND
 from nonstop.kube.client import Kube, load_config
 from nonstop.plan.model import ROLLOUT_LABEL
 
@@ -109,22 +111,44 @@ VERBS = {
 }
 
 
+def action_body(rollout: dict[str, Any], verb: str, reason: str | None) -> dict[str, Any]:
+    """The RolloutAction for `verb` on this Rollout (as read from the API server). Owned by
+    the Rollout, so that it is garbage-collected with it, and labelled with its name, so that
+    `kubectl get rolloutactions -l nonstop.dev/rollout=NAME` lists a Rollout's actions."""
+    meta = rollout["metadata"]
+    spec: dict[str, Any] = {"rollout": meta["name"], "action": VERBS[verb]}
+    if reason:
+        spec["reason"] = reason
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": ACTION_KIND,
+        "metadata": {
+            "generateName": f"{meta['name']}-{verb}-",
+            "labels": {ROLLOUT_LABEL: meta["name"]},
+            "ownerReferences": [
+                {
+                    "apiVersion": f"{GROUP}/{VERSION}",
+                    "kind": KIND,
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": False,
+                    "blockOwnerDeletion": False,
+                }
+            ],
+        },
+        "spec": spec,
+    }
+
+
 def act(
     kube: Kube, namespace: str, rollout: str, verb: str, reason: str | None, timeout: float
 ) -> int:
     """Create a RolloutAction and wait for nonstop to answer it."""
-    spec: dict[str, Any] = {"rollout": rollout, "action": VERBS[verb]}
-    if reason:
-        spec["reason"] = reason
-    created = kube.create_action(
-        namespace,
-        {
-            "apiVersion": "nonstop.dev/v1alpha1",
-            "kind": "RolloutAction",
-            "metadata": {"generateName": f"{rollout}-{verb}-"},
-            "spec": spec,
-        },
-    )
+    target = kube.get_rollout(namespace, rollout)
+    if target is None:
+        print(f"Rollout {rollout} not found in namespace {namespace}", file=sys.stderr)
+        return 1
+    created = kube.create_action(namespace, action_body(target, verb, reason))
     name = created["metadata"]["name"]
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

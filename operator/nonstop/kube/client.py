@@ -19,6 +19,10 @@ JSON_PATCH = "application/json-patch+json"
 HTTP_ROUTES = "/apis/gateway.networking.k8s.io/v1/namespaces/{namespace}/httproutes"
 
 
+class ConflictError(Exception):
+    """An object under a name nonstop needs exists and is not nonstop's."""
+
+
 def load_config() -> None:
     """In a pod: the service account; elsewhere: the current kubeconfig context."""
     try:
@@ -122,12 +126,31 @@ class Kube:
         path = f"/api/v1/namespaces/{meta['namespace']}/configmaps/{meta['name']}"
         self._request("PUT", path, body=body)
 
-    def list_actions(self, namespace: str) -> list[dict[str, Any]]:
-        listing = self._request(
-            "GET", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/rolloutactions"
-        )
+    def list_actions(self, namespace: str, rollout: str | None = None) -> list[dict[str, Any]]:
+        """The namespace's RolloutActions; with `rollout`, only that Rollout's, selected by
+        the API server on spec.rollout (the CRD's selectableFields, Kubernetes 1.31+; an
+        older server refuses the selector, and the whole list is filtered here instead)."""
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/rolloutactions"
+        listing = None
+        if rollout is not None:
+            try:
+                query = {"fieldSelector": f"spec.rollout={rollout}"}
+                listing = self._request("GET", path, query=query)
+            except ApiException as exc:
+                if exc.status != 400:
+                    raise
+        if listing is None:
+            listing = self._request("GET", path)
         items: list[dict[str, Any]] = listing["items"] if listing else []
         return items
+
+    def delete_action(self, namespace: str, name: str) -> None:
+        path = f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/rolloutactions/{name}"
+        try:
+            self._request("DELETE", path)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     # --- writes ----------------------------------------------------------------------
     def create_action(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -149,12 +172,23 @@ class Kube:
             content_type=MERGE_PATCH,
         )
 
+    def get_deployment(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self._request("GET", f"{_deployments(namespace)}/{name}")
+
     def create_deployment(self, body: dict[str, Any]) -> None:
+        meta = body["metadata"]
         try:
-            self._request("POST", _deployments(body["metadata"]["namespace"]), body=body)
+            self._request("POST", _deployments(meta["namespace"]), body=body)
         except ApiException as exc:
-            if exc.status != 409:  # already there: an earlier pass made it
+            if exc.status != 409:
                 raise
+            # already there: an earlier pass made it (fine), or someone else did (never ours)
+            found = self.get_deployment(meta["namespace"], meta["name"]) or {}
+            owners = {o.get("uid") for o in found.get("metadata", {}).get("ownerReferences", [])}
+            if not owners & {o["uid"] for o in meta.get("ownerReferences", [])}:
+                raise ConflictError(
+                    f"Deployment {meta['name']} already exists and does not belong to this Rollout"
+                ) from exc
 
     def scale_deployment(self, namespace: str, name: str, replicas: int) -> None:
         self._request(

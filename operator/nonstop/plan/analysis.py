@@ -137,7 +137,9 @@ def runs(
     now: datetime,
 ) -> list[AnalysisRunStatus]:
     """The runs in status after this pass: the wanted ones (new or kept), and the finished
-    runs of this revision (so that status shows how they ended)."""
+    runs of this revision (so that status shows how they ended). A run that is no longer
+    wanted while it runs (a background run when the steps end, a step run a promote went
+    past) ends here with the verdict of what it measured (as Argo Rollouts terminates it)."""
     kept = {r.name: r for r in prev if r.revision == revision}
     out = []
     for want in wanted:
@@ -150,8 +152,22 @@ def runs(
                 metrics=[MetricRunStatus(name=m.name) for m in metrics[want.name]],
             )
         out.append(run)
-    out.extend(r for r in kept.values() if r.phase != "Running")
+    out.extend(r if r.phase != "Running" else _ended(r) for r in kept.values())
     return out[-6:]
+
+
+def _ended(run: AnalysisRunStatus) -> AnalysisRunStatus:
+    """A running run that is no longer needed: Successful when every metric measured and
+    none failed or erred so far; otherwise Inconclusive (it never decided)."""
+    taken = sum(m.successful + m.failed + m.inconclusive + m.errors for m in run.metrics)
+    clean = taken > 0 and all(m.failed == m.errors == m.inconclusive == 0 for m in run.metrics)
+    phase: RunPhase = "Successful" if clean else "Inconclusive"
+    message = (
+        f"{phase}: ended when it was no longer needed (the steps ended, or a promote went"
+        f" past it) after {taken} measurement(s)"
+        + ("" if clean else "; not every measurement passed")
+    )
+    return run.model_copy(update={"phase": phase, "message": message})
 
 
 def variables(meta: RolloutMeta, revision: str, stable: str | None) -> dict[str, str]:
@@ -292,10 +308,10 @@ def _message(metrics: Sequence[MetricRunStatus], phase: RunPhase) -> str:
     return f"{phase}: " + "; ".join(parts)
 
 
-def run_named(status: RolloutStatus, name: str, revision: str) -> AnalysisRunStatus | None:
-    return next(
-        (r for r in status.analysis_runs if r.name == name and r.revision == revision), None
-    )
+def run_named(
+    runs: Sequence[AnalysisRunStatus], name: str, revision: str
+) -> AnalysisRunStatus | None:
+    return next((r for r in runs if r.name == name and r.revision == revision), None)
 
 
 @dataclass(frozen=True)
@@ -307,11 +323,13 @@ class Judgement:
     passed: frozenset[str] = frozenset()  # the names of the wanted runs that succeeded
 
 
-def judgement(status: RolloutStatus, wanted: Sequence[Wanted], revision: str) -> Judgement:
+def judgement(
+    runs: Sequence[AnalysisRunStatus], wanted: Sequence[Wanted], revision: str
+) -> Judgement:
     abort = hold = None
     passed = set()
     for want in wanted:
-        run = run_named(status, want.name, revision)
+        run = run_named(runs, want.name, revision)
         if run is None:
             continue
         if run.phase == "Successful":

@@ -1,35 +1,28 @@
 """Manual control: what a RolloutAction does to a Rollout, decided before the strategy plans.
 
-An action changes only the Rollout's status (abort record, hold, deadline clock); the
-strategy then plans from that status as from any other, so an action is as restart-safe as
-the rest. Each action is answered once: Applied or Rejected with a reason.
+An action's effect (an abort, a hold, a retry's fresh start, a promotion) goes into the
+pass context; the status built from the outcome records it, so an action is as
+restart-safe as the rest. Each action is answered once: Applied or Rejected with a reason.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from nonstop.api import Abort, RolloutStatus
 from nonstop.api.status import ActionRecord
-from nonstop.plan.model import (
-    ActionAnswer,
-    ActionView,
-    DeploymentView,
-    EventSpec,
-    RolloutView,
-    SetTemplate,
-)
-from nonstop.plan.steps import Promotion
+from nonstop.plan.context import ActionEffect
+from nonstop.plan.model import ActionAnswer, ActionView, DeploymentView, EventSpec, SetTemplate
 
 
 @dataclass(frozen=True)
 class Control:
-    rollout: RolloutView  # with the action's effect on its status
+    effect: ActionEffect  # what the action changes, this pass and (via status) after
     answer: ActionAnswer
     event: EventSpec | None
-    promotion: Promotion = None  # for the step machine, this pass
+    record: ActionRecord | None = None  # status.lastAction, so it is applied once
     set_template: SetTemplate | None = None  # undo
 
 
@@ -39,7 +32,7 @@ def next_action(pending: tuple[ActionView, ...]) -> ActionView | None:
 
 
 def apply_action(
-    rollout: RolloutView,
+    status: RolloutStatus,
     revision: str,
     action: ActionView,
     now: datetime,
@@ -47,7 +40,6 @@ def apply_action(
     has_steps: bool = False,
     deployments: tuple[DeploymentView, ...] = (),
 ) -> Control:
-    status = rollout.status
     last = status.last_action
     if last is not None and last.uid == action.uid:
         # applied by an earlier pass whose answer was not written: answer, do not repeat,
@@ -57,27 +49,25 @@ def apply_action(
             found = _template_of(deployments, last.revision)
             again = SetTemplate(found, str(last.revision)) if found else None
         answer = ActionAnswer(action.name, "Applied", "applied")
-        return Control(rollout, answer, None, set_template=again)
+        return Control(ActionEffect(), answer, None, set_template=again)
     said = f"RolloutAction {action.name}" + (f" ({action.reason})" if action.reason else "")
     if action.action == "undo":
-        return _undo(rollout, revision, action, said, now, deployments)
-    promotion: Promotion = None
+        return _undo(status, revision, action, said, now, deployments)
     if action.action in ("promote", "promoteFull") and has_steps:
-        changed, refusal = _promotion(status, revision)
-        promotion = "full" if action.action == "promoteFull" else "step"
+        refusal = _promotion(status, revision)
+        effect = ActionEffect(promotion="full" if action.action == "promoteFull" else "step")
     else:
-        changed, refusal = _effect(status, revision, action, said, now)
+        effect, refusal = _effect(status, revision, action, said, now)
     if refusal is not None:
         event = EventSpec("Warning", "ActionRejected", f"{action.action} rejected: {refusal}")
-        return Control(rollout, ActionAnswer(action.name, "Rejected", refusal), event)
+        return Control(ActionEffect(), ActionAnswer(action.name, "Rejected", refusal), event)
     record = ActionRecord(uid=action.uid, name=action.name, action=action.action, at=now)
-    updated = replace(rollout, status=changed.model_copy(update={"last_action": record}))
     message = f"{action.action} by {said}"
     return Control(
-        updated,
+        effect,
         ActionAnswer(action.name, "Applied", message),
         EventSpec("Normal", "ActionApplied", message),
-        promotion,
+        record,
     )
 
 
@@ -102,14 +92,14 @@ def undo_target(
 
 
 def _undo(
-    rollout: RolloutView,
+    status: RolloutStatus,
     revision: str,
     action: ActionView,
     said: str,
     now: datetime,
     deployments: tuple[DeploymentView, ...],
 ) -> Control:
-    target = undo_target(rollout.status, revision, deployments)
+    target = undo_target(status, revision, deployments)
     template = _template_of(deployments, target)
     if target is None or template is None:
         refusal = (
@@ -119,15 +109,15 @@ def _undo(
             else f"revision {target} has no recorded pod template (made by an older nonstop)"
         )
         event = EventSpec("Warning", "ActionRejected", f"undo rejected: {refusal}")
-        return Control(rollout, ActionAnswer(action.name, "Rejected", refusal), event)
+        return Control(ActionEffect(), ActionAnswer(action.name, "Rejected", refusal), event)
     record = ActionRecord(uid=action.uid, name=action.name, action="undo", at=now, revision=target)
     # The abort of the revision being left is moot; the target starts as any new revision.
-    status = rollout.status.model_copy(update={"last_action": record})
     message = f"undo by {said}: spec.template set back to revision {target} (from {revision})"
     return Control(
-        replace(rollout, status=status),
+        ActionEffect(),
         ActionAnswer(action.name, "Applied", message),
         EventSpec("Normal", "ActionApplied", message),
+        record,
         set_template=SetTemplate(template, target),
     )
 
@@ -141,40 +131,43 @@ def _in_steps(status: RolloutStatus, revision: str) -> bool:
     )
 
 
-def _promotion(status: RolloutStatus, revision: str) -> tuple[RolloutStatus, str | None]:
+def _promotion(status: RolloutStatus, revision: str) -> str | None:
+    """Why a promote cannot be done, or None."""
     if not _in_steps(status, revision):
-        return status, f"nothing to promote: revision {revision} is not in its steps"
+        return f"nothing to promote: revision {revision} is not in its steps"
     if status.abort is not None and status.abort.revision == revision:
-        return status, f"revision {revision} is aborted: retry it first"
-    return status, None
+        return f"revision {revision} is aborted: retry it first"
+    return None
 
 
 def _effect(  # noqa: PLR0911  (one answer per verb reads clearest)
     status: RolloutStatus, revision: str, action: ActionView, said: str, now: datetime
-) -> tuple[RolloutStatus, str | None]:
-    """The status after the action, or why it cannot be done."""
+) -> tuple[ActionEffect, str | None]:
+    """What the action does, or why it cannot be done."""
     aborted = status.abort is not None and status.abort.revision == revision
+    nothing = ActionEffect()
     match action.action:
         case "abort":
             if aborted:
-                return status, f"revision {revision} is already aborted"
+                return nothing, f"revision {revision} is already aborted"
             if status.stable_revision == revision and not _in_steps(status, revision):
-                return status, f"nothing to abort: revision {revision} is the stable revision"
+                return nothing, f"nothing to abort: revision {revision} is the stable revision"
             abort = Abort(
                 revision=revision, at=now, reason="AbortedByUser", message=f"aborted by {said}"
             )
-            return status.model_copy(update={"abort": abort}), None
+            return ActionEffect(abort=abort), None
         case "retry":
             if not aborted:
-                return status, f"nothing to retry: revision {revision} is not aborted"
-            # a fresh start: no abort, and a new deadline from now
-            fresh = {"abort": None, "last_progress_time": None, "current_step_index": None}
-            return status.model_copy(update=fresh), None
+                return nothing, f"nothing to retry: revision {revision} is not aborted"
+            # a fresh start: no abort, the steps and their analysis runs from the beginning,
+            # and a new deadline from now
+            fresh = ActionEffect(clear_abort=True, restart_steps=True, reset_deadline=True)
+            return fresh, None
         case "pause":
-            return status.model_copy(update={"held": True}), None
+            return ActionEffect(held=True), None
         case "resume":
             if not status.held:
-                return status, "the rollout is not paused by a RolloutAction"
-            return status.model_copy(update={"held": None, "last_progress_time": None}), None
+                return nothing, "the rollout is not paused by a RolloutAction"
+            return ActionEffect(held=False, reset_deadline=True), None
         case _:
-            return status, f"{action.action} needs a canary or blue-green strategy"
+            return nothing, f"{action.action} needs a canary or blue-green strategy"

@@ -106,6 +106,14 @@ class ActionView:
 
 
 @dataclass(frozen=True)
+class AnsweredAction:
+    """A RolloutAction nonstop has answered: kept a while for `kubectl get`, then deleted."""
+
+    name: str
+    answered_at: datetime
+
+
+@dataclass(frozen=True)
 class Observed:
     deployments: tuple[DeploymentView, ...] = ()
     unready_pods: tuple[PodProblem, ...] = ()
@@ -119,6 +127,10 @@ class Observed:
     config_map: dict[str, Any] | None = None  # the feature toggle's flag document
     config_map_error: str | None = None
     templates: dict[str, AnalysisTemplateSpec] = field(default_factory=dict)  # by name
+    # a Deployment under the name nonstop would give the current revision, not made by this
+    # Rollout (made by hand, or a hash collision): nonstop never claims it
+    foreign_deployment: str | None = None
+    answered: tuple[AnsweredAction, ...] = ()  # answered RolloutActions of this Rollout
 
     def other_service(self, name: str) -> ServiceView | None:
         return next((s for s in self.services if s.name == name), None)
@@ -150,6 +162,14 @@ class ScaleDeployment:
 @dataclass(frozen=True)
 class DeleteDeployment:
     name: str
+    history_limit: int = 0  # the revisionHistoryLimit it keeps (for the Event)
+
+
+@dataclass(frozen=True)
+class DeleteAction:
+    """Delete an answered RolloutAction (it has been kept long enough)."""
+
+    name: str
 
 
 @dataclass(frozen=True)
@@ -180,8 +200,9 @@ class Reading:
 
 @dataclass(frozen=True)
 class Measure:
-    """Query one metric of an analysis run now. Carried out by the provider layer between
-    the actions and the status patch; its Reading is folded into the run's status."""
+    """Query one metric of an analysis run now: not an action (it changes nothing). The
+    provider layer reads it after the actions and before the status patch; its Reading is
+    folded into the run's status."""
 
     run: str
     metric: Metric
@@ -206,8 +227,12 @@ Action = (
     | UpdateRoute
     | UpdateConfigMap
     | SetTemplate
-    | Measure
+    | DeleteAction
 )
+
+# Writes that move traffic (or choose which pods a Service sends it to): when one fails,
+# nothing after it in the pass runs, so pods never go before their traffic has moved.
+BARRIERS = (UpdateRoute, UpdateConfigMap, EnsureService)
 
 
 @dataclass(frozen=True)
@@ -228,9 +253,14 @@ class ActionAnswer:
 
 @dataclass(frozen=True)
 class Plan:
+    """What one pass decided. `events` tell the state; the Events of the actions (Scaled,
+    TrafficRouted, ...) are made from the actions that were carried out (events.py)."""
+
     actions: tuple[Action, ...]
     events: tuple[EventSpec, ...]
     status: RolloutStatus
     requeue_after: float
     answers: tuple[ActionAnswer, ...] = ()
+    measures: tuple[Measure, ...] = ()
     log: dict[str, Any] = field(default_factory=dict)
+    opening: int = 0  # events[:opening] tell what starts (posted before the actions' Events)

@@ -53,12 +53,14 @@ def rolling_targets(
     away before the endpoints show its replacement. Others are cut in the order given.
     """
     result: dict[str, int] = {}
+    # The target may have as many pods as the others leave room for under the surge.
+    cap = desired + surge - sum(o.pods for o in others)
     if target.spec < desired:
-        # The target may have as many pods as the others leave room for under the surge.
-        cap = desired + surge - sum(o.pods for o in others)
         result[target.name] = max(target.spec, min(desired, cap))
     else:
-        result[target.name] = desired
+        # Scaled down (or done): no more than the surge allows beside the others' pods,
+        # but never fewer than the target's own available pods (up to desired).
+        result[target.name] = max(0, min(desired, cap), min(target.available, desired))
 
     available = target.available + sum(o.available for o in others)
     if ready_endpoints is not None:

@@ -9,10 +9,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from nonstop.api import RolloutSpec, RolloutStatus
+from nonstop.api.spec import ROLLOUT_NAME_CONTEXT
 from nonstop.plan.model import (
     REVISION_LABEL,
     TEMPLATE_ANNOTATION,
     ActionView,
+    AnsweredAction,
     DeploymentView,
     PodProblem,
     RolloutMeta,
@@ -42,7 +44,8 @@ def rollout_view(raw: dict[str, Any]) -> RolloutView:
     spec: RolloutSpec | None = None
     error: str | None = None
     try:
-        spec = RolloutSpec.model_validate(body)
+        # the name too: a Rollout stored before the name rule existed gets InvalidSpec
+        spec = RolloutSpec.model_validate(body, context={ROLLOUT_NAME_CONTEXT: meta["name"]})
     except ValidationError as exc:
         error = describe_validation_error(exc)
     try:
@@ -142,6 +145,19 @@ def pending_action(raw: dict[str, Any], rollout: str) -> ActionView | None:
         reason=str(spec.get("reason") or ""),
         created_at=parse_time(meta.get("creationTimestamp")) or datetime.now(UTC),
     )
+
+
+def answered_action(raw: dict[str, Any], rollout: str) -> AnsweredAction | None:
+    """A RolloutAction for this Rollout that nonstop has answered, with when."""
+    status = raw.get("status") or {}
+    if raw.get("spec", {}).get("rollout") != rollout or status.get("phase") not in (
+        "Applied",
+        "Rejected",
+    ):
+        return None
+    meta = raw["metadata"]
+    at = parse_time(status.get("appliedAt")) or parse_time(meta.get("creationTimestamp"))
+    return AnsweredAction(meta["name"], at or datetime.now(UTC))
 
 
 def service_view(raw: dict[str, Any], uid: str) -> ServiceView:

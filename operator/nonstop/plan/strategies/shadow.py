@@ -16,10 +16,14 @@ shadow revision goes to zero. `duration` without a failure passes it (status.sha
 .passedAt): the mirror goes and the `then` strategy takes over the same revision from its
 first step. Metric analysis (spec.strategy.shadow.analysis, run `shadow`) judges beside
 readiness: a failed run fails the phase, which passes only once the run has succeeded.
+
+The `then` strategy is not imported: the planner's strategy table hands it in, so shadow
+composes with canary and blue-green as any strategy is chosen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -27,26 +31,24 @@ from nonstop.api import Abort, RolloutSpec
 from nonstop.api.base import duration_seconds
 from nonstop.api.spec import ShadowStrategy, Strategy
 from nonstop.api.status import Phase, ShadowRecord
-from nonstop.plan.analysis import Wanted, judgement
-from nonstop.plan.bluegreen import plan_blue_green, whole
+from nonstop.plan.analysis import Wanted
 from nonstop.plan.conditions import Verdict
-from nonstop.plan.model import Action, EventSpec, Observed, PodProblem, RolloutView
-from nonstop.plan.rolling import (
-    IN_PROGRESS_REQUEUE,
-    Outcome,
-    _pod_summary,
+from nonstop.plan.context import PassContext
+from nonstop.plan.kernel.fleet import fleet, whole
+from nonstop.plan.kernel.progress import (
     deadline_abort,
     last_progress_time,
+    pod_summary,
     pods_not_ready,
-    rolling_context,
-    side_by_side,
 )
-from nonstop.plan.routed import plan_routed_canary
-from nonstop.plan.routing import canary_service_name, require_route, route_cleared, route_towards
-from nonstop.plan.steps import Promotion
+from nonstop.plan.model import Action, EventSpec, PodProblem
+from nonstop.plan.outcome import IN_PROGRESS_REQUEUE, Outcome
+from nonstop.plan.router import TrafficRouter, canary_service_name
 from nonstop.traffic import MirrorSpec
 
 SURGE, UNAVAILABLE = "25%", 0
+
+StrategyPass = Callable[[PassContext], Outcome]
 
 
 def then_spec(spec: RolloutSpec) -> RolloutSpec:
@@ -57,87 +59,70 @@ def then_spec(spec: RolloutSpec) -> RolloutSpec:
     return spec.model_copy(update={"strategy": then})
 
 
-def _then(
-    rollout: RolloutView,
-    spec: RolloutSpec,
-    revision: str,
-    observed: Observed,
-    now: datetime,
-    promotion: Promotion,
-) -> Outcome:
-    """A pass of the `then` strategy; blue-green does not use the route, so nonstop's
-    parts (the mirror) leave it first."""
-    then = then_spec(spec)
-    if then.strategy.canary is not None:
-        return plan_routed_canary(rollout, then, revision, observed, now, promotion)
-    outcome = plan_blue_green(rollout, then, revision, observed, now, promotion)
-    clear, _ = route_cleared(spec, rollout.meta, observed)
+def _router(ctx: PassContext) -> TrafficRouter:
+    assert ctx.router is not None
+    return ctx.router
+
+
+def _then(ctx: PassContext, then: StrategyPass) -> Outcome:
+    """A pass of the `then` strategy; one that does not use the route (blue-green) gets
+    nonstop's parts (the mirror) taken out of it first."""
+    spec = then_spec(ctx.spec)
+    outcome = then(ctx.with_spec(spec, ctx.router))
+    if spec.traffic_routing is not None and spec.strategy.canary is not None:
+        return outcome
+    clear, _ = _router(ctx).cleared()
     return replace(outcome, actions=[clear, *outcome.actions]) if clear else outcome
 
 
-def plan_shadow(
-    rollout: RolloutView,
-    spec: RolloutSpec,
-    revision: str,
-    observed: Observed,
-    now: datetime,
-    promotion: Promotion = None,
-) -> Outcome:
-    shadow = spec.strategy.shadow
+def plan_shadow(ctx: PassContext, then: StrategyPass) -> Outcome:
+    shadow = ctx.spec.strategy.shadow
     assert shadow is not None
-    meta, prev = rollout.meta, rollout.status
-    require_route(spec, meta, observed)
-    ctx = rolling_context(
-        rollout, spec, revision, replace(observed, ready_endpoints=None), SURGE, UNAVAILABLE
-    )
+    spec, prev, revision, now = ctx.spec, ctx.prev, ctx.revision, ctx.now
+    router = _router(ctx)
+    router.require()
+    pods = fleet(ctx, SURGE, UNAVAILABLE, one_service=False)
     record = prev.shadow if prev.shadow and prev.shadow.revision == revision else None
-    aborted = prev.abort is not None and prev.abort.revision == revision
-    if ctx.stable in (None, revision) or aborted or (record and record.passed_at):
-        return _then(rollout, spec, revision, observed, now, promotion)
+    if ctx.stable in (None, revision) or ctx.abort is not None or (record and record.passed_at):
+        return _then(ctx, then)
     assert ctx.stable is not None
 
     service = canary_service_name(spec)
-    pods = shadow.replicas if shadow.replicas is not None else spec.replicas
+    size = shadow.replicas if shadow.replicas is not None else spec.replicas
     mine = ctx.deps.get(revision)
-    behind = observed.other_service(service)
+    behind = ctx.observed.other_service(service)
     ready = (
-        whole(mine, pods)
+        whole(mine, size)
         and behind is not None
         and behind.selects(revision)
-        and (behind.ready or 0) >= pods
+        and (behind.ready or 0) >= size
     )
     mirror = MirrorSpec.from_api(shadow.mirror)
     running = record is not None and record.started_at is not None
-    update, _ = route_towards(
-        spec, meta, observed, canary_weight=0, mirror=mirror if ready or running else None
-    )
+    update, _ = router.towards(canary_weight=0, mirror=mirror if ready or running else None)
     events: list[EventSpec] = []
-    if not running and ready and pods > 0:  # the mirror goes in with this pass's write
-        record = ShadowRecord(revision=revision, started_at=now, restarts=observed.restarts)
+    if not running and ready and size > 0:  # the mirror goes in with this pass's write
+        record = ShadowRecord(revision=revision, started_at=now, restarts=ctx.observed.restarts)
         running = True
         events.append(EventSpec("Normal", "ShadowStarted", _mirroring(shadow, service, now)))
     if record is None:
         record = ShadowRecord(revision=revision)
 
     if running:
-        ended = _running(rollout, spec, revision, observed, now, promotion, record, ready)
+        ended = _running(ctx, then, record, ready)
         if ended is not None:
             return replace(ended, events=(*events, *ended.events))
 
-    actions: list[Action] = [] if ctx.paused else side_by_side(ctx, pods)
+    actions: list[Action] = [] if ctx.paused else pods.side_by_side(size)
     if update is not None:
         actions.insert(0, update)
-    last = now if running else last_progress_time(ctx, now)
+    last = now if running else last_progress_time(ctx)
     if not running and not ctx.paused:
-        deadline = deadline_abort(ctx, last, now)
+        deadline = deadline_abort(ctx, last)
         if deadline is not None:
-            aborted_view = replace(rollout, status=prev.model_copy(update={"abort": deadline}))
-            outcome = _then(aborted_view, spec, revision, observed, now, promotion)
-            return replace(outcome, shadow=record)
-    verdict = _verdict(
-        ctx.paused, running, shadow, service, record, mine.available if mine else 0, pods
-    )
-    unready = None if running or ctx.paused else pods_not_ready(ctx, last, now)
+            return replace(_then(ctx.aborted(deadline), then), shadow=record)
+    verdict = _verdict(ctx.paused, running, shadow, service, record, ctx.available(revision), size)
+    unready = None if running or ctx.paused else pods_not_ready(ctx, last)
     phase: Phase = "Paused" if ctx.paused or unready else "Progressing"
     requeue = IN_PROGRESS_REQUEUE
     if running and record.started_at is not None:
@@ -160,42 +145,33 @@ def plan_shadow(
 
 
 def _running(
-    rollout: RolloutView,
-    spec: RolloutSpec,
-    revision: str,
-    observed: Observed,
-    now: datetime,
-    promotion: Promotion,
-    record: ShadowRecord,
-    ready: bool,
+    ctx: PassContext, then: StrategyPass, record: ShadowRecord, ready: bool
 ) -> Outcome | None:
     """The verdict of a running shadow phase: failed, passed, or (None) still running."""
-    shadow, prev = spec.strategy.shadow, rollout.status
+    shadow, revision, now = ctx.spec.strategy.shadow, ctx.revision, ctx.now
     assert shadow is not None and record.started_at is not None
-    problems = [p for p in observed.unready_pods if p.revision == revision]
-    failure = _failure(problems, observed.restarts - record.restarts, ready)
-    wanted = shadow_wanted(spec)
-    judged = judgement(prev, wanted, revision)
+    failure = _failure(ctx.problems(), ctx.observed.restarts - record.restarts, ready)
+    wanted = shadow_wanted(ctx.spec)
+    judged = ctx.judge(wanted)
     failure = failure or judged.abort
     if failure is not None:
         message = f"shadow revision {revision} failed: {failure}"
         abort = Abort(revision=revision, at=now, reason="ShadowFailed", message=message)
-        aborted_view = replace(rollout, status=prev.model_copy(update={"abort": abort}))
-        outcome = _then(aborted_view, spec, revision, observed, now, promotion)
+        outcome = _then(ctx.aborted(abort), then)
         return replace(
             outcome, shadow=record, events=(EventSpec("Warning", "ShadowFailed", message),)
         )
     ends = record.started_at + timedelta(seconds=duration_seconds(shadow.duration))
     analysed = not wanted or "shadow" in judged.passed
-    if (now < ends or not analysed) and promotion is None:  # a promote ends the phase early
+    if (now < ends or not analysed) and ctx.promotion is None:  # a promote ends it early
         return None
     passed = record.model_copy(update={"passed_at": now})
-    status = prev.model_copy(update={"shadow": passed, "current_step_index": None})
-    outcome = _then(replace(rollout, status=status), spec, revision, observed, now, None)
+    # the `then` strategy starts its steps now, without the promote that ended the shadow
+    outcome = _then(replace(ctx, restart_steps=True, promotion=None), then)
     message = (
         f"shadow revision {revision} passed {shadow.duration} of mirrored traffic with every"
         f" pod ready{' and its analysis passed' if wanted else ''}; live traffic moves by"
-        f" {then_spec(spec).strategy.name}"
+        f" {then_spec(ctx.spec).strategy.name}"
     )
     return replace(outcome, shadow=passed, events=(EventSpec("Normal", "ShadowPassed", message),))
 
@@ -217,7 +193,7 @@ def _mirroring(shadow: ShadowStrategy, service: str, now: datetime) -> str:
 
 def _failure(problems: list[PodProblem], restarts: int, ready: bool) -> str | None:
     if problems:
-        return f"pods not ready: {_pod_summary(problems)}"
+        return f"pods not ready: {pod_summary(problems)}"
     if restarts > 0:
         return f"{restarts} container restart(s) while mirrored traffic was running"
     if not ready:
