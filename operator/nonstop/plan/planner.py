@@ -39,7 +39,7 @@ from nonstop.plan.resources import revision_hash, service_actions
 from nonstop.plan.router import Shares, router_for
 from nonstop.plan.status import build_status, counts
 from nonstop.plan.strategies import strategy_for
-from nonstop.plan.validate import semantic_problem
+from nonstop.plan.validate import conflict_problem, templates_problem
 
 STALLED_REQUEUE = 60.0
 KEPT_ANSWERS = 10  # answered RolloutActions kept per Rollout
@@ -59,8 +59,10 @@ def plan(rollout: RolloutView, observed: Observed, now: datetime) -> Plan:
     effect = control.effect if control else ActionEffect()
     try:
         ctx = _context(rollout, spec, revision, observed, now, effect)
-        problem = semantic_problem(spec, observed)
-        # a problem found mid-rollout does not stop a rollback: it needs none of it
+        if (conflict := conflict_problem(spec, observed)) is not None:
+            raise StallError(*conflict)
+        # a template found broken mid-rollout does not stop a rollback: it needs none
+        problem = templates_problem(spec, observed.templates)
         if problem is not None and not (ctx.abort is not None and _midway(ctx)):
             raise StallError(*problem)
         outcome = strategy_for(spec)(ctx)

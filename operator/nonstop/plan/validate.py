@@ -16,6 +16,12 @@ Problem = tuple[str, str]  # (condition reason, message)
 
 def semantic_problem(spec: RolloutSpec, observed: Observed) -> Problem | None:
     """The first thing that makes this Rollout impossible, or None."""
+    return conflict_problem(spec, observed) or templates_problem(spec, observed.templates)
+
+
+def conflict_problem(spec: RolloutSpec, observed: Observed) -> Problem | None:
+    """A strategy this version cannot carry out, or an object under one of nonstop's names
+    that is someone else's: nothing may be written, not even a rollback."""
     problem = _strategy_problem(spec)
     if problem is not None:
         return problem
@@ -34,7 +40,7 @@ def semantic_problem(spec: RolloutSpec, observed: Observed) -> Problem | None:
             " this Rollout (nonstop names the Deployment of a revision <rollout>-<revision>)."
             " nonstop does not take it over: delete or rename it, or rename the Rollout",
         )
-    return templates_problem(spec, observed.templates)
+    return None
 
 
 def templates_problem(
