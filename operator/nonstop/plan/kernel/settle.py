@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from nonstop.api import Abort
 from nonstop.api.status import Phase
 from nonstop.plan.conditions import Verdict
+from nonstop.plan.context import PassContext
 from nonstop.plan.kernel.fleet import Fleet
 from nonstop.plan.kernel.progress import (
     deadline_abort,
@@ -129,4 +130,27 @@ def _outcome(
         "Progressing",
         Verdict(False, True, False, "RolloutInProgress", message),
         requeue_after=requeue,
+    )
+
+
+def rolling_back_first(
+    ctx: PassContext,
+    actions: list[Action],
+    message: str,
+    selects: dict[str, str | None],
+) -> Outcome:
+    """An aborted revision that keeps serving a while longer, because the stable revision
+    cannot take its traffic yet (not ready enough, not whole): RollingBack, with the
+    strategy's own actions and Service selectors for this pass."""
+    assert ctx.abort is not None
+    return Outcome(
+        actions,
+        "Degraded",
+        stalled("RollingBack", message, reconciling=True),
+        ctx.stable,
+        ctx.abort,
+        ctx.now,
+        "rollback",
+        IN_PROGRESS_REQUEUE,
+        selects=selects,
     )

@@ -36,7 +36,7 @@ from nonstop.plan.conditions import Verdict
 from nonstop.plan.context import PassContext
 from nonstop.plan.kernel.fleet import Fleet, fleet, whole
 from nonstop.plan.kernel.progress import deadline_abort, last_progress_time, pods_not_ready
-from nonstop.plan.kernel.settle import settle
+from nonstop.plan.kernel.settle import rolling_back_first, settle
 from nonstop.plan.model import DeploymentView
 from nonstop.plan.outcome import IDLE_REQUEUE, IN_PROGRESS_REQUEUE, Outcome
 
@@ -321,14 +321,5 @@ def _scaling_back(pods: Fleet, previous: DeploymentView) -> Outcome:
         f" pods ({previous.available} available) before {ctx.spec.service.name} switches"
         f" back to it"
     )
-    return Outcome(
-        [] if ctx.paused else pods.side_by_side(ctx.replicas),
-        "Degraded",
-        Verdict(False, True, True, "RollingBack", message),
-        ctx.stable,
-        ctx.abort,
-        ctx.now,
-        "rollback",
-        IN_PROGRESS_REQUEUE,
-        selects=_both(ctx.spec, ctx.revision),
-    )
+    actions = [] if ctx.paused else pods.side_by_side(ctx.replicas)
+    return rolling_back_first(ctx, actions, message, _both(ctx.spec, ctx.revision))

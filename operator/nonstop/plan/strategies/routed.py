@@ -29,11 +29,10 @@ import math
 from dataclasses import replace
 
 from nonstop.api import RolloutSpec
-from nonstop.plan.conditions import Verdict
 from nonstop.plan.context import PassContext
 from nonstop.plan.kernel.fleet import Fleet, fleet, whole
 from nonstop.plan.kernel.progress import deadline_abort, last_progress_time
-from nonstop.plan.kernel.settle import settle
+from nonstop.plan.kernel.settle import rolling_back_first, settle
 from nonstop.plan.kernel.stepped import (
     analysis_abort,
     canary_wanted,
@@ -43,7 +42,7 @@ from nonstop.plan.kernel.stepped import (
     waits,
 )
 from nonstop.plan.model import Action, StallError, UpdateRoute
-from nonstop.plan.outcome import IN_PROGRESS_REQUEUE, Outcome
+from nonstop.plan.outcome import Outcome
 from nonstop.plan.router import TrafficRouter, canary_service_name
 from nonstop.plan.steps import StepProgress, StepTarget, canary_replicas, step_kind, target_at
 from nonstop.traffic import HeaderRoute
@@ -156,17 +155,7 @@ def _abort_pass(pods: Fleet) -> Outcome:
         f" {ctx.stable} has {ctx.replicas} ready pods behind {ctx.spec.service.name}"
         f" ({_stable_ready(ctx)} now), then the route goes back to it"
     )
-    return Outcome(
-        actions,
-        "Degraded",
-        Verdict(False, True, True, "RollingBack", message),
-        ctx.stable,
-        ctx.abort,
-        ctx.now,
-        "rollback",
-        IN_PROGRESS_REQUEUE,
-        selects=_selects(ctx.spec, ctx.stable, ctx.revision),
-    )
+    return rolling_back_first(ctx, actions, message, _selects(ctx.spec, ctx.stable, ctx.revision))
 
 
 def plan_routed_canary(ctx: PassContext) -> Outcome:
