@@ -32,8 +32,8 @@ from typing import Any
 
 from kubernetes.client.exceptions import ApiException
 
-from nonstop.api import GROUP, KIND, VERSION
-from nonstop.kube.client import ConflictError
+from nonstop.api import GROUP
+from nonstop.kube.client import ConflictError, event_body
 
 KINDS = (
     "Rollout",
@@ -429,26 +429,7 @@ class MemoryKube:
     def post_event(self, rollout: dict[str, Any], type_: str, reason: str, message: str) -> None:
         meta = rollout["metadata"]
         self._call("post_event", meta["name"])
-        event = {
-            "metadata": {
-                "name": f"{meta['name']}.{len(self.events):x}",
-                "namespace": meta["namespace"],
-            },
-            "involvedObject": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": KIND,
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta["uid"],
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "firstTimestamp": stamp(self.now),
-            "lastTimestamp": stamp(self.now),
-            "count": 1,
-            "source": {"component": "nonstop"},
-        }
+        event = event_body(rollout, f"{len(self.events):x}", self.now, type_, reason, message)
         self.events.append(event)
         self.put("Event", event)
         self._wrote("post_event", meta["name"])

@@ -259,30 +259,35 @@ class Kube:
         meta = rollout["metadata"]
         # Named like client-go's recorder (<object>.<unix nanos in hex>): listing order is
         # then the order the Events happened, which lastTimestamp (whole seconds) cannot give.
-        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {
-            "metadata": {
-                "name": f"{meta['name']}.{time.time_ns():x}",
-                "namespace": meta["namespace"],
-            },
-            "involvedObject": {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": KIND,
-                "name": meta["name"],
-                "namespace": meta["namespace"],
-                "uid": meta["uid"],
-            },
-            "type": type_,
-            "reason": reason,
-            "message": message[:1024],
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-            "source": {"component": "nonstop"},
-            "reportingComponent": "nonstop.dev/operator",
-            "reportingInstance": self.instance[:128],
-        }
+        body = event_body(rollout, f"{time.time_ns():x}", datetime.now(UTC), type_, reason, message)
+        body["reportingComponent"] = "nonstop.dev/operator"
+        body["reportingInstance"] = self.instance[:128]
         self._request("POST", f"/api/v1/namespaces/{meta['namespace']}/events", body=body)
+
+
+def event_body(
+    rollout: dict[str, Any], suffix: str, at: datetime, type_: str, reason: str, message: str
+) -> dict[str, Any]:
+    """A core/v1 Event on the Rollout, named <rollout>.<suffix>."""
+    meta = rollout["metadata"]
+    stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return {
+        "metadata": {"name": f"{meta['name']}.{suffix}", "namespace": meta["namespace"]},
+        "involvedObject": {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": KIND,
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "uid": meta["uid"],
+        },
+        "type": type_,
+        "reason": reason,
+        "message": message[:1024],
+        "firstTimestamp": stamp,
+        "lastTimestamp": stamp,
+        "count": 1,
+        "source": {"component": "nonstop"},
+    }
 
 
 def _rollouts(namespace: str) -> str:
