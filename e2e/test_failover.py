@@ -19,7 +19,6 @@ from kubernetes import client
 from e2e.conftest import record_figure
 from e2e.kube import Cluster, Operator, ReadyEndpointWatcher, VersionWatcher, eventually
 from e2e.manifests import rollout
-from e2e.test_canary import at_step
 from e2e.test_rolling import PodCounter, set_image, status, wait_ready
 
 LEASE = "nonstop-leader"
@@ -170,7 +169,13 @@ def test_the_standby_takes_over_a_canary_when_the_leader_is_killed(
     endpoints = watch_endpoints(REPLICAS)
 
     set_image(cluster, namespace, "registry.example/web:2")
-    at_step(cluster, namespace, 2)  # 25% done, paused 5 s: setWeight 50 moves pods now
+    # past the first pause (setWeight 50 moves pods, or its 5 s pause holds): mid-canary
+    eventually(
+        lambda: (status(cluster, namespace).get("currentStepIndex") or 0) >= 2,
+        120,
+        "step index 2 or later",
+        every=0.2,
+    )
     killed_at, killed_mono = time.time(), time.monotonic()
     leader.kill()
     taken_mono = replicas.wait_holder(standby_id)

@@ -1,46 +1,57 @@
-"""kopf wiring only: watch Rollouts and their Deployments, wake the Rollout's worker.
+"""kopf runs the operator (start-up, shutdown, signals, liveness); the watch-fed cache
+(kube/cache.py) watches the cluster and wakes the Rollouts a change concerns.
 
-Only event handlers are used: kopf's change handlers, daemons and timers would put a
-finalizer and bookkeeping annotations on every Rollout (kopf issue 1074), so that deleting
-a Rollout would hang whenever the operator is down. Events need neither.
+No kopf resource handlers: kopf's watches filter labels in the operator, and its change
+handlers, daemons and timers would put a finalizer and bookkeeping annotations on every
+Rollout (kopf issue 1074), so that deleting a Rollout would hang whenever the operator is
+down. The cache's informers need neither.
 
 With leader election (`nonstop run --leader-elect`, on in the Helm chart), every replica
-watches, but only the holder of the Lease runs passes (leader.py): on the others, wakes
-start nothing. When a replica becomes the leader it wakes every Rollout its watch has
-listed, so the rollouts in flight resume at once; when it stops leading, every worker
-closes at once (each pass that is running ends first, and no new one starts without the
-lease).
+keeps the cache, but only the holder of the Lease runs passes (leader.py): on the others,
+wakes start nothing. When a replica becomes the leader it wakes every Rollout in its cache,
+so the rollouts in flight resume at once; when it stops leading, every worker closes at
+once (each pass that is running ends first, and no new one starts without the lease).
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
 import structlog
 
-from nonstop.api import GROUP, PLURAL, VERSION
+from nonstop.kube.cache import Cache, CachedKube, Scope
 from nonstop.kube.client import Kube, load_config
 from nonstop.leader import LeaderElector, LeaseSettings
-from nonstop.plan.model import ROLLOUT_LABEL
 from nonstop.reconcile import reconcile
 from nonstop.workers import Pass, Workers
 
 log = structlog.get_logger("nonstop.handlers")
 
-_config: dict[str, LeaseSettings | None] = {"leader": None}
-_state: dict[str, Any] = {}
-_seen: dict[tuple[str, str], tuple[Any, ...]] = {}
+
+@dataclass
+class Settings:
+    """What `nonstop run` sets before the operator starts (cli/main.py)."""
+
+    leader: LeaseSettings | None = None  # None: run passes always, as the single writer
+    namespaces: tuple[str, ...] = ()  # `-n` values; none: every namespace
+    workers: int = 10  # passes at once (Argo Rollouts' --rollout-threads default)
+    resync: float = 300.0  # the longest a Rollout goes without a pass, if no event came
+    qps: float = 40.0
+    burst: int = 80
+
+
+_state: dict[str, Any] = {"settings": Settings()}
 _term = {"first_pass": False}  # per leadership term: has its first pass been logged?
 _term_lock = threading.Lock()
 
 
-def use_leader_election(settings: LeaseSettings | None) -> None:
-    """Before the operator starts: run passes only while holding this Lease (None: always,
-    as the single writer)."""
-    _config["leader"] = settings
+def configure(settings: Settings) -> None:
+    """Before the operator starts."""
+    _state["settings"] = settings
 
 
 def _workers() -> Workers:
@@ -48,11 +59,17 @@ def _workers() -> Workers:
     return workers
 
 
+def _cache() -> Cache:
+    cache: Cache = _state["cache"]
+    return cache
+
+
 def _started_leading() -> None:
     with _term_lock:
         _term["first_pass"] = False
-    # Every Rollout the watch has listed, in flight or not: the passes tell which need work.
-    for key in list(_seen):
+    _state["idle"].forget_all()  # a new leader passes every Rollout once, fully
+    # Every Rollout in the cache, in flight or not: the passes tell which need work.
+    for key in _cache().rollout_keys():
         _workers().wake(key)
 
 
@@ -60,8 +77,51 @@ def _stopped_leading() -> None:
     _workers().close_all()
 
 
-def _pass(kube: Kube, elector: LeaderElector | None) -> Pass:
+class IdleSkip:
+    """A Rollout with nothing due is passed again at each resync; when no change concerned
+    it since its last pass (the cache counts them), that pass would read the same memory
+    and decide the same: it is skipped, except every `every`-th time, so that a full pass
+    still runs now and then (a guard against a change the wake-up mapping missed). This is
+    what makes 10,000 idle Rollouts cost almost nothing."""
+
+    def __init__(self, cache: Cache, resync: float, every: int = 12) -> None:
+        self.cache, self.resync, self.every = cache, resync, every
+        self._last: dict[tuple[str, str], tuple[int, float, int]] = {}
+        self._lock = threading.Lock()
+
+    def skip(self, key: tuple[str, str]) -> float | None:
+        """The requeue to answer without a pass, or None: run the pass."""
+        with self._lock:
+            last = self._last.get(key)
+            if last is None:
+                return None
+            changes, requeue, skipped = last
+            if requeue < self.resync or changes != self.cache.changes_of(key):
+                return None
+            if skipped + 1 >= self.every:
+                return None
+            self._last[key] = (changes, requeue, skipped + 1)
+            return requeue
+
+    def ran(self, key: tuple[str, str], changes_before: int, requeue: float | None) -> None:
+        with self._lock:
+            if requeue is None:
+                self._last.pop(key, None)
+            else:
+                self._last[key] = (changes_before, requeue, 0)
+
+    def forget_all(self) -> None:
+        with self._lock:
+            self._last.clear()
+
+
+def _pass(kube: CachedKube, elector: LeaderElector | None, idle: IdleSkip) -> Pass:
     def run(namespace: str, name: str) -> float | None:
+        key = (namespace, name)
+        skipped = idle.skip(key)
+        if skipped is not None:
+            return skipped
+        changes = idle.cache.changes_of(key)
         if elector is not None:
             with _term_lock:
                 first = not _term["first_pass"]
@@ -74,7 +134,9 @@ def _pass(kube: Kube, elector: LeaderElector | None) -> Pass:
                     rollout=name,
                 )
         log.debug("pass", namespace=namespace, rollout=name)
-        return reconcile(kube, namespace, name)
+        requeue = reconcile(kube, namespace, name)
+        idle.ran(key, changes, requeue)
+        return requeue
 
     return run
 
@@ -83,24 +145,40 @@ def _pass(kube: Kube, elector: LeaderElector | None) -> Pass:
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
     settings.posting.enabled = False  # our Events come from the planner, not from kopf
-    settings.watching.server_timeout = 300
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
-        prefix="kopf.nonstop.dev"
-    )
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="kopf.nonstop.dev"
-    )
     load_config()
-    kube = Kube()
-    lease = _config["leader"]
+    _settings: Settings = _state["settings"]
+    kube = Kube(qps=_settings.qps, burst=_settings.burst)
+    loop = asyncio.get_running_loop()
+
+    def wake(key: tuple[str, str]) -> None:  # called from the watch threads
+        loop.call_soon_threadsafe(_workers().wake, key)
+
+    cache = Cache(kube, Scope.of(_settings.namespaces), wake)
+    _state["cache"] = cache
+    cached = CachedKube(kube, cache)
+    lease = _settings.leader
+    elector = None
     if lease is None:
         log.info("leader election off: this process is the only writer")
-        _state["workers"] = Workers(_pass(kube, None))
-        return
-    elector = LeaderElector(lease, on_started=_started_leading, on_stopped=_stopped_leading)
-    _state["elector"] = elector
-    _state["workers"] = Workers(_pass(kube, elector), may_run=elector.is_leader)
-    elector.start()
+    else:
+        elector = LeaderElector(lease, on_started=_started_leading, on_stopped=_stopped_leading)
+        _state["elector"] = elector
+    idle = IdleSkip(cache, _settings.resync)
+    _state["idle"] = idle
+    _state["workers"] = Workers(
+        _pass(cached, elector, idle),
+        may_run=elector.is_leader if elector else None,
+        threads=_settings.workers,
+        resync=_settings.resync,
+    )
+    synced = await asyncio.to_thread(cache.start)
+    log.info(
+        "cache listed" if synced else "cache not fully listed yet (passes wait for it)",
+        rollouts=len(cache.rollout_keys()),
+        watches=len(cache.informers()),
+    )
+    if elector is not None:
+        elector.start()
 
 
 @kopf.on.cleanup()
@@ -112,31 +190,5 @@ async def cleanup(**_: Any) -> None:
     if "elector" in _state:
         elector: LeaderElector = _state["elector"]
         await elector.stop()
-
-
-@kopf.on.event(GROUP, VERSION, PLURAL)
-async def rollout_event(
-    type: str | None, name: str, namespace: str | None, meta: kopf.Meta, **_: Any
-) -> None:
-    key = (namespace or "", name)
-    if type == "DELETED":
-        _workers().forget(key)
-        _seen.pop(key, None)
-        return
-    # Our own status writes come back as events too; only what a person (or GitOps) changed
-    # is worth an early pass: the spec (generation) or the annotations.
-    fingerprint = (meta.get("generation"), tuple(sorted(meta.annotations.items())))
-    if _seen.get(key) != fingerprint:
-        _seen[key] = fingerprint
-        _workers().wake(key)
-
-
-@kopf.on.event("apps", "v1", "deployments", labels={ROLLOUT_LABEL: kopf.PRESENT})
-async def deployment_event(labels: Mapping[str, str], namespace: str | None, **_: Any) -> None:
-    _workers().wake((namespace or "", labels[ROLLOUT_LABEL]))
-
-
-@kopf.on.event(GROUP, VERSION, "rolloutactions")
-async def action_event(type: str | None, spec: kopf.Spec, namespace: str | None, **_: Any) -> None:
-    if type != "DELETED" and spec.get("rollout"):
-        _workers().wake((namespace or "", str(spec["rollout"])))
+    if "cache" in _state:
+        _cache().stop()

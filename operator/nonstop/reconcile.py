@@ -23,6 +23,7 @@ from nonstop.plan import plan
 from nonstop.plan.analysis import fold
 from nonstop.plan.events import action_events
 from nonstop.plan.model import EventSpec, Measure, Plan, Reading, SetTemplate
+from nonstop.plan.outcome import AT_ONCE
 from nonstop.plan.status import apply_failed
 from nonstop.plan.views import rollout_view
 
@@ -128,4 +129,9 @@ def reconcile(
         _failed_passes[key] = _failed_passes.get(key, 0) + 1
         return retry_after(_failed_passes[key])
     _failed_passes.pop(key, None)
-    return decision.requeue_after
+    # A pass that changed the cluster runs again at once: it reads its own writes from the
+    # cache (their watch events are no news to it, so they wake nothing), and what the
+    # writes allow next (the route shown, the Service switched) is its to do now.
+    requeue = min(decision.requeue_after, AT_ONCE) if applied.done else decision.requeue_after
+    bound.debug("pass done", requeue_after=requeue)
+    return requeue

@@ -1,10 +1,15 @@
 """One writer per Rollout: a long-lived asyncio task runs its passes one after another.
 
-Events on the Rollout or its Deployments only wake the task early; the task itself decides
-when to run next (the plan's requeue_after). A failing pass is logged and retried with
-backoff; it never stops the task or the operator.
+A change the cache sees wakes the task (kube/cache.py); otherwise the task sleeps until
+the plan's requeue_after (a pause that ends, the next measurement, a deadline), and at
+most `resync` (5 minutes by default), a guard against a missed event. A Healthy Rollout
+with nothing due therefore costs one pass per resync, read from memory. A failing pass is
+logged and retried with backoff; it never stops the task or the operator. Passes run in a
+pool of `threads` threads (Argo Rollouts runs 10 rollout workers by default), so that a
+fleet-wide update is worked through at a bounded pace; the client's rate limit bounds the
+writes.
 
-A pass runs in a thread (asyncio.to_thread), and a thread cannot be cancelled: cancelling
+A pass runs in a thread of the pool, and a thread cannot be cancelled: cancelling
 the task would leave the pass running while a new task starts another one, two writers for
 one Rollout. So a worker is never cancelled: it is asked to close (`forget`, `close_all`,
 `stop`), finishes the pass it is in, and leaves its key only once that pass has returned.
@@ -19,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import structlog
@@ -29,7 +35,14 @@ Key = tuple[str, str]  # (namespace, name)
 Pass = Callable[[str, str], float | None]  # sync; returns seconds to next pass, None: gone
 
 MAX_BACKOFF = 60.0
-DEBOUNCE = 0.2
+# After an event, let the burst it belongs to (a Deployment, its pods, its EndpointSlice)
+# arrive, so that one pass sees it all; a timed pass starts at once.
+DEBOUNCE = 0.01
+RESYNC = 300.0
+# A pass may ask for the next one at once (it only moved the step on). Many such passes in
+# a row mean a state that never settles: slow down to one a second rather than spin.
+QUICK = 1.0
+QUICK_IN_A_ROW = 20
 
 
 @dataclass
@@ -44,9 +57,19 @@ def _always() -> bool:
 
 
 class Workers:
-    def __init__(self, run_pass: Pass, may_run: Callable[[], bool] = _always) -> None:
+    def __init__(
+        self,
+        run_pass: Pass,
+        may_run: Callable[[], bool] | None = None,
+        *,
+        threads: int = 10,
+        resync: float = RESYNC,
+    ) -> None:
         self._run_pass = run_pass
-        self._may_run = may_run
+        self._may_run = may_run or _always
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="pass")
+        self._resync = resync
+        self.passes = 0  # passes run, for the logs and the benchmarks
         self._workers: dict[Key, _Worker] = {}
         self._stopped = False
 
@@ -86,6 +109,7 @@ class Workers:
         self.close_all()
         tasks = [w.task for w in self._workers.values() if w.task]
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._pool.shutdown(wait=False)
 
     async def _loop(self, key: Key, worker: _Worker) -> None:
         try:
@@ -100,8 +124,11 @@ class Workers:
     async def _passes(self, key: Key, worker: _Worker) -> None:
         namespace, name = key
         failures = 0
+        quick = 0
+        woken = True
         while True:
-            await asyncio.sleep(DEBOUNCE)  # let a burst of events settle into one pass
+            if woken:
+                await asyncio.sleep(DEBOUNCE)
             if worker.closing or self._stopped or not self._may_run():
                 return
             worker.wake.clear()
@@ -120,17 +147,30 @@ class Workers:
                 )
             if worker.closing:
                 return
+            quick = quick + 1 if delay is not None and delay < QUICK else 0
+            if quick > QUICK_IN_A_ROW:
+                if quick == QUICK_IN_A_ROW + 1:
+                    log.warning(
+                        "passes keep asking to run again at once: one a second now",
+                        namespace=namespace,
+                        rollout=name,
+                    )
+                delay = QUICK
             if delay is None:
                 if worker.wake.is_set():
                     continue  # woken during the pass: look again (the Rollout may be new)
                 return
+            woken = False
             with contextlib.suppress(TimeoutError):  # woken early, or time for the next pass
-                await asyncio.wait_for(worker.wake.wait(), timeout=delay)
+                await asyncio.wait_for(worker.wake.wait(), timeout=min(delay, self._resync))
+                woken = True
 
     async def _one_pass(self, namespace: str, name: str) -> float | None:
         """The pass in a thread. If this task is cancelled meanwhile, keep waiting for the
         thread (it cannot be stopped) and only then let the cancellation through."""
-        running = asyncio.ensure_future(asyncio.to_thread(self._run_pass, namespace, name))
+        self.passes += 1
+        loop = asyncio.get_running_loop()
+        running = loop.run_in_executor(self._pool, self._run_pass, namespace, name)
         cancelled = False
         while not running.done():
             try:

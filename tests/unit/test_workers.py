@@ -216,3 +216,39 @@ def test_a_task_cancelled_from_outside_keeps_its_key_until_its_pass_ends() -> No
 
     asyncio.run(scenario())
     assert passes.most == 1
+
+
+def test_a_pass_that_keeps_asking_to_run_at_once_is_slowed_to_one_a_second(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A state that never settles (each pass asks for another at once) must not spin: after
+    QUICK_IN_A_ROW such passes in a row, the worker waits QUICK between passes."""
+    monkeypatch.setattr(workers_module, "QUICK", 0.3)
+    monkeypatch.setattr(workers_module, "QUICK_IN_A_ROW", 5)
+    passes = Passes(default=0.0)
+    passes.hold = False
+
+    async def scenario() -> None:
+        workers = Workers(passes)
+        workers.wake(KEY)
+        await asyncio.sleep(1.0)
+        await workers.stop()
+
+    asyncio.run(scenario())
+    # 6 passes at once, then one per 0.3 s: about 8 or 9 in a second, not hundreds
+    assert 6 <= passes.calls <= 12, passes.calls
+
+
+def test_a_rollout_nothing_wakes_is_passed_again_after_the_resync() -> None:
+    """Nothing due (the plan asks for a pass in 300 s) and no event: the resync still
+    brings a pass, the guard against a watch event that never came."""
+    passes = Passes(default=300.0)
+    passes.hold = False
+
+    async def scenario() -> None:
+        workers = Workers(passes, resync=0.2)
+        workers.wake(KEY)
+        await until(lambda: passes.calls >= 3, timeout=3)
+        await workers.stop()
+
+    asyncio.run(scenario())

@@ -45,14 +45,22 @@ def run(args: argparse.Namespace) -> int:
     from nonstop.leader import lease_settings
 
     configure_logging(args.json_logs, args.verbose)
-    nonstop.handlers.use_leader_election(
-        lease_settings(args.lease_name, args.lease_namespace) if args.leader_elect else None
+    nonstop.handlers.configure(
+        nonstop.handlers.Settings(
+            leader=lease_settings(args.lease_name, args.lease_namespace)
+            if args.leader_elect
+            else None,
+            namespaces=tuple(args.namespace or ()),
+            workers=args.workers,
+            resync=args.resync,
+            qps=args.qps,
+            burst=args.burst,
+        )
     )
-    namespaces = args.namespace or []
     asyncio.run(
         kopf.operator(
-            clusterwide=not namespaces,
-            namespaces=namespaces,
+            # kopf runs no watch of its own: the cache watches (in the namespaces above)
+            clusterwide=True,
             standalone=True,
             liveness_endpoint=args.liveness,
         )
@@ -98,6 +106,32 @@ def main(argv: list[str] | None = None) -> int:
         "--lease-namespace",
         default=None,
         help="default: $NONSTOP_LEASE_NAMESPACE, $POD_NAMESPACE, the pod's namespace, or default",
+    )
+    p_run.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("NONSTOP_WORKERS", "10")),
+        help="passes run at once (default: $NONSTOP_WORKERS or 10, as Argo Rollouts' threads)",
+    )
+    p_run.add_argument(
+        "--resync",
+        type=float,
+        default=float(os.environ.get("NONSTOP_RESYNC", "300")),
+        help="seconds a Rollout goes at most without a pass when no change woke it, a guard"
+        " against a missed event (default: $NONSTOP_RESYNC or 300)",
+    )
+    p_run.add_argument(
+        "--qps",
+        type=float,
+        default=float(os.environ.get("NONSTOP_QPS", "40")),
+        help="requests per second to the API server, sustained (default: $NONSTOP_QPS or 40;"
+        " 0: unlimited)",
+    )
+    p_run.add_argument(
+        "--burst",
+        type=int,
+        default=int(os.environ.get("NONSTOP_BURST", "80")),
+        help="requests at once above --qps (default: $NONSTOP_BURST or 80)",
     )
     p_run.set_defaults(func=run)
     p_crd = sub.add_parser("crd", help="print a CRD generated from the models")

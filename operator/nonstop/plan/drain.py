@@ -93,7 +93,11 @@ def hold_drained(
     window = timedelta(seconds=delay)
     kept = [d for d in previous if d.revision in with_pods and d.revision not in serving_after]
     known = {d.revision for d in kept}
-    draining = kept + [Drain(revision=r, at=now) for r in sorted(lost - known) if r in with_pods]
+    # the status keeps whole seconds: count from the next one, so the wait is never shorter
+    started = now if now.microsecond == 0 else now.replace(microsecond=0) + timedelta(seconds=1)
+    draining = kept + [
+        Drain(revision=r, at=started) for r in sorted(lost - known) if r in with_pods
+    ]
     waiting = {d.revision for d in draining if now < d.at + window}
     by_name = {d.name: d.revision for d in deployments}
     out: list[Action] = []

@@ -11,8 +11,13 @@ from nonstop.plan.analysis import Wanted
 from nonstop.plan.conditions import Verdict
 from nonstop.plan.model import Action, EventSpec
 
-IN_PROGRESS_REQUEUE = 2.0
-IDLE_REQUEUE = 30.0
+# Requeues are a guard, not how progress is seen: every change of the cluster wakes the
+# Rollout (the operator's watch-fed cache), and what time alone changes (a pause, the next
+# measurement, the progress deadline, a scale-down delay) is a requeue of its own.
+IN_PROGRESS_REQUEUE = 30.0
+IDLE_REQUEUE = 300.0
+# After a pass that only moved the step on: the next pass carries the step out at once.
+AT_ONCE = 0.05
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from nonstop.plan.control import Control, apply_action, next_action
 from nonstop.plan.drain import hold_drained, scale_down_delay
 from nonstop.plan.events import stalled_event, state_events, verdict_events
 from nonstop.plan.flags import FlagdConfigMap, FlagStore
+from nonstop.plan.kernel.progress import seconds_to_next_verdict
 from nonstop.plan.model import (
     Action,
     AnsweredAction,
@@ -34,7 +35,7 @@ from nonstop.plan.model import (
     StallError,
     UpdateRoute,
 )
-from nonstop.plan.outcome import Outcome
+from nonstop.plan.outcome import AT_ONCE, Outcome
 from nonstop.plan.resources import revision_hash, service_actions
 from nonstop.plan.router import Shares, router_for
 from nonstop.plan.status import build_status, counts
@@ -171,11 +172,14 @@ def _decided(
         requeue = min(requeue, soon)
     if drained.until is not None:
         requeue = min(requeue, max(0.5, (drained.until - now).total_seconds() + 0.2))
+    waits = outcome.phase == "Progressing" or outcome.verdict.paused_reason == "PodsNotReady"
+    if waits and (ahead := seconds_to_next_verdict(ctx, outcome.last_progress)) is not None:
+        requeue = min(requeue, ahead + 0.2)
     return Plan(
         actions=tuple(actions),
         events=tuple(events),
         status=status,
-        requeue_after=0.5 if len(observed.actions) > 1 else requeue,
+        requeue_after=AT_ONCE if len(observed.actions) > 1 else requeue,
         answers=(control.answer,) if control else (),
         measures=tuple(due),
         log={"revision": revision, "phase": outcome.phase, "step": outcome.step},

@@ -77,6 +77,18 @@ def pods_not_ready(ctx: PassContext, last_progress: datetime) -> Verdict | None:
     return Verdict(False, True, False, "PodsNotReady", message, True, "PodsNotReady")
 
 
+def seconds_to_next_verdict(ctx: PassContext, last_progress: datetime) -> float | None:
+    """While a rollout waits on the cluster, the next moment its verdict changes by time
+    alone (the progress deadline, the grace of an unready pod); None when no such moment
+    is ahead. The operator wakes then: every other change arrives as a watch event."""
+    deadline = timedelta(seconds=ctx.spec.progress_deadline_seconds)
+    grace = timedelta(seconds=unready_grace(ctx.spec.progress_deadline_seconds))
+    moments = [last_progress + deadline, last_progress + grace]
+    moments += [p.since + grace for p in ctx.problems()]
+    ahead = [(m - ctx.now).total_seconds() for m in moments if m > ctx.now]
+    return min(ahead) if ahead else None
+
+
 def stalled(reason: str, message: str, reconciling: bool = False) -> Verdict:
     return Verdict(
         ready=False, reconciling=reconciling, stalled=True, reason=reason, message=message

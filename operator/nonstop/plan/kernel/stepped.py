@@ -14,7 +14,7 @@ from nonstop.plan.conditions import Verdict
 from nonstop.plan.context import PassContext
 from nonstop.plan.kernel.progress import pods_not_ready
 from nonstop.plan.model import Action
-from nonstop.plan.outcome import IN_PROGRESS_REQUEUE, Outcome
+from nonstop.plan.outcome import AT_ONCE, IN_PROGRESS_REQUEUE, Outcome
 from nonstop.plan.steps import Step, StepProgress, advance, step_kind
 
 
@@ -112,7 +112,7 @@ def step_outcome(
     if progress.seconds_left is not None:
         requeue = min(requeue, progress.seconds_left + 0.2)
     if moved:
-        requeue = 0.5
+        requeue = AT_ONCE
     return Outcome(
         actions,
         phase,

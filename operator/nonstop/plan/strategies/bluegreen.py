@@ -38,7 +38,7 @@ from nonstop.plan.kernel.fleet import Fleet, fleet, whole
 from nonstop.plan.kernel.progress import deadline_abort, last_progress_time, pods_not_ready
 from nonstop.plan.kernel.settle import rolling_back_first, settle
 from nonstop.plan.model import DeploymentView
-from nonstop.plan.outcome import IDLE_REQUEUE, IN_PROGRESS_REQUEUE, Outcome
+from nonstop.plan.outcome import AT_ONCE, IDLE_REQUEUE, IN_PROGRESS_REQUEUE, Outcome
 
 SURGE, UNAVAILABLE = "25%", 0
 PREVIEW, READY, PROMOTED = 0, 1, 2
@@ -133,7 +133,7 @@ def plan_blue_green(ctx: PassContext) -> Outcome:
         None,
         last,
         f"{stage}/{STAGES}",
-        0.5 if stage != (ctx.prev.current_step_index or 0) else requeue,
+        AT_ONCE if stage != (ctx.prev.current_step_index or 0) else requeue,
         step_index=stage,
         step_started_at=since,
         selects=selects,

@@ -28,7 +28,7 @@ from nonstop.plan.kernel.fleet import fleet
 from nonstop.plan.kernel.settle import settle
 from nonstop.plan.kernel.stepped import step_outcome, waits
 from nonstop.plan.model import Action
-from nonstop.plan.outcome import IDLE_REQUEUE, Outcome
+from nonstop.plan.outcome import AT_ONCE, IDLE_REQUEUE, Outcome
 from nonstop.plan.steps import advance, step_kind, target_at
 
 SURGE, UNAVAILABLE = "25%", 0
@@ -110,7 +110,7 @@ def plan_feature_toggle(ctx: PassContext) -> Outcome:
             step=f"{len(steps)}/{len(steps)}",
             step_index=len(steps),
             step_started_at=step_started,
-            requeue_after=IDLE_REQUEUE if shown else 0.5,
+            requeue_after=IDLE_REQUEUE if shown else AT_ONCE,
             flag=record,
         )
     target = target_at(steps, index)
