@@ -164,27 +164,32 @@ def through_service(cluster: Cluster, ns: str) -> LoadGenerator:
 
 
 def wait_serving(cluster: Cluster, ns: str, traefik: Traefik | None = None) -> None:
-    """The first revision is Ready and, with a gateway, answers through it: Traefik shows a
-    router as soon as it has the route, but when the route came before its Service it
-    answers 503 until it has loaded the Service's endpoints too, so wait for 20 answers in
-    a row. (This is before the load starts: every request of the test is counted.)"""
+    """The first revision is Ready and answers where the load will be sent, 20 times in a
+    row: through the gateway (Traefik shows a router as soon as it has the route, but when
+    the route came before its Service it answers 503 until it has loaded the Service's
+    endpoints too), or through the Service's ClusterIP (kube-proxy programs a new Service a
+    moment after its endpoints are ready, and refuses connections until then). This is
+    before the load starts: every request of the test is counted."""
     wait_ready(cluster, ns)
-    if traefik is None:
-        return
-    traefik.wait_route(ns, "web")
+    if traefik is not None:
+        traefik.wait_route(ns, "web")
+        url, headers = traefik.url + "/", {"Host": f"{ns}.test"}
+    else:
+        url, headers = f"http://{cluster.get('service', 'web', '-n', ns)['spec']['clusterIP']}/", {}
     in_a_row = 0
 
     def answering() -> bool:
         nonlocal in_a_row
-        request = urllib.request.Request(traefik.url + "/", headers={"Host": f"{ns}.test"})
+        request = urllib.request.Request(url, headers=headers)
         try:
             with DIRECT.open(request, timeout=2) as response:
                 in_a_row = in_a_row + 1 if response.status == 200 else 0
-        except OSError:  # HTTPError (a 503) included
+        except OSError:  # HTTPError (a 503) and a refused connection included
             in_a_row = 0
         return in_a_row >= 20
 
-    eventually(answering, 60, "20 answers in a row through the gateway", every=0.05)
+    where = "through the gateway" if traefik is not None else "through the Service"
+    eventually(answering, 60, f"20 answers in a row {where}", every=0.05)
 
 
 def at_pause(cluster: Cluster, ns: str, index: int) -> dict[str, Any]:

@@ -16,9 +16,10 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from nonstop.kube import informer as informer_module
-from nonstop.kube.cache import Scope, refs_of, woken_by
+from nonstop.kube.cache import Scope, refs_of, slim_deployment, slim_pod, woken_by
 from nonstop.kube.informer import Informer, Resource
 from nonstop.kube.store import Change, Store, trimmed
+from nonstop.plan.views import deployment_view, pod_problem, restart_count
 
 PODS = Resource("/api/v1", "pods")
 
@@ -304,3 +305,29 @@ def test_an_unexpected_error_never_ends_the_watch_thread() -> None:
     script = Script2(lists=[listing(10), listing(20)], watches=[[]])
     informer, _ = run_informer(script)
     assert informer.lists == 2  # it survived, and listed again rather than trust its version
+
+
+def test_what_the_cache_keeps_of_pods_and_deployments_gives_the_same_views() -> None:
+    """Pods lose their spec and Deployments their pod template in memory: the views a pass
+    builds from them must not change."""
+    deployment = obj("web-abc", 7, **{"nonstop.dev/rollout": "web", "nonstop.dev/revision": "abc"})
+    deployment["metadata"]["generation"] = 3
+    deployment["spec"] = {"replicas": 4, "template": {"spec": {"containers": [{"name": "a"}]}}}
+    deployment["status"] = {"replicas": 4, "readyReplicas": 3, "availableReplicas": 2}
+    deployment["status"]["observedGeneration"] = 3
+    assert deployment_view(slim_deployment(deployment)) == deployment_view(deployment)
+    assert "template" not in slim_deployment(deployment)["spec"]
+
+    pod = obj("web-abc-1", 8, **{"nonstop.dev/rollout": "web", "nonstop.dev/revision": "abc"})
+    pod["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    pod["spec"] = {"containers": [{"name": "app", "image": "web:2"}]}
+    pod["status"] = {
+        "phase": "Running",
+        "conditions": [{"type": "Ready", "status": "False", "reason": "ContainersNotReady"}],
+        "containerStatuses": [
+            {"restartCount": 3, "state": {"waiting": {"reason": "CrashLoopBackOff"}}}
+        ],
+    }
+    assert pod_problem(slim_pod(pod)) == pod_problem(pod)
+    assert restart_count([slim_pod(pod)]) == restart_count([pod])
+    assert "spec" not in slim_pod(pod)

@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import sys
+import threading
 
 import structlog
 import yaml
@@ -15,22 +16,53 @@ from nonstop import __version__
 
 
 def configure_logging(json_logs: bool, verbose: bool) -> None:
+    """One pipeline for every log line: ours (structlog) and the libraries' (kopf, the
+    Kubernetes client, urllib3, through the standard library's logging), rendered alike:
+    JSON lines with --json-logs (one object per line, for log shippers), readable text on
+    a terminal. Everything goes to stderr through one handler, so lines never interleave."""
     level = logging.DEBUG if verbose else logging.INFO
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(message)s")
-    # kopf reports every handler call; our handlers only wake workers, so that is noise.
-    logging.getLogger("kopf.objects").setLevel(logging.DEBUG if verbose else logging.WARNING)
-    renderer = (
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: structlog.typing.Processor = (
         structlog.processors.JSONRenderer()
         if json_logs
         else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        # a library's record: its logger's name, level and time, then the same renderer
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
             renderer,
         ],
-        wrapper_class=structlog.make_filtering_bound_logger(level),
+    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    threading.excepthook = _log_thread_crash
+    # kopf reports every handler call; the client logs each request at debug: noise unless -v
+    logging.getLogger("kopf.objects").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if verbose else logging.WARNING)
+
+
+def _log_thread_crash(crash: threading.ExceptHookArgs) -> None:
+    """A thread that dies says so in the same pipeline (not as a bare traceback)."""
+    name = crash.thread.name if crash.thread else "?"
+    exc = crash.exc_value or crash.exc_type()
+    logging.getLogger("nonstop").error(
+        "thread %s crashed", name, exc_info=(crash.exc_type, exc, crash.exc_traceback)
     )
 
 

@@ -44,7 +44,7 @@ from kubernetes.client.exceptions import ApiException
 from nonstop.api import GROUP, PLURAL, VERSION
 from nonstop.kube.client import Answer, Kube
 from nonstop.kube.informer import Informer, Resource
-from nonstop.kube.store import Change, Key, Obj
+from nonstop.kube.store import Change, Key, Obj, trimmed
 from nonstop.plan.analysis import analyses_of
 from nonstop.plan.model import ROLLOUT_LABEL
 from nonstop.plan.resources import other_services
@@ -123,6 +123,19 @@ def _by_target(obj: Obj) -> list[Hashable]:
 
 def _by_namespace(obj: Obj) -> list[Hashable]:
     return [obj["metadata"].get("namespace", "")]
+
+
+def slim_pod(obj: Obj) -> Obj:
+    """What a pass reads of a pod: its metadata and status (readiness, waiting reasons,
+    restarts). The spec, most of a pod's bytes, stays out of memory."""
+    return {k: v for k, v in trimmed(obj).items() if k != "spec"}
+
+
+def slim_deployment(obj: Obj) -> Obj:
+    """What a pass reads of a Deployment: metadata (labels, the template annotation,
+    owners), spec.replicas and status; not the pod template."""
+    slim = trimmed(obj)
+    return {**slim, "spec": {"replicas": (slim.get("spec") or {}).get("replicas", 1)}}
 
 
 def refs_of(raw: Obj) -> frozenset[Ref]:
@@ -210,8 +223,10 @@ class Cache:
         self.rollouts = kind("Rollout", ROLLOUTS)
         self.actions = kind("RolloutAction", ACTIONS, index=_by_target)
         self.templates = kind("AnalysisTemplate", TEMPLATES, index=_by_namespace)
-        self.deployments = kind("Deployment", DEPLOYMENTS, label_selector=exists, index=_labelled)
-        self.pods = kind("Pod", PODS, label_selector=exists, index=_labelled)
+        self.deployments = kind(
+            "Deployment", DEPLOYMENTS, label_selector=exists, index=_labelled, slim=slim_deployment
+        )
+        self.pods = kind("Pod", PODS, label_selector=exists, index=_labelled, slim=slim_pod)
         self.services = kind("Service", SERVICES)
         self.slices = kind("EndpointSlice", SLICES, label_selector=exists, index=_by_service)
         self._fixed = (

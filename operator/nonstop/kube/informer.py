@@ -29,7 +29,7 @@ import urllib3
 from kubernetes.client.exceptions import ApiException
 
 from nonstop.kube.client import Kube, WatchStream
-from nonstop.kube.store import Change, Indexer, Obj, Store
+from nonstop.kube.store import Change, Indexer, Obj, Slim, Store, trimmed
 
 log = structlog.get_logger("nonstop.informer")
 
@@ -72,11 +72,12 @@ class Informer:
         field_selector: str | None = None,
         index: Indexer | None = None,
         keep: Callable[[Obj], bool] = _always,
+        slim: Slim = trimmed,
     ) -> None:
         self.kube = kube
         self.resource = resource
         self.namespace = namespace
-        self.store = Store(index)
+        self.store = Store(index, slim)
         self.synced = threading.Event()  # set after the first list (or the first error)
         self.error: str | None = None  # the API server's refusal, e.g. "404 Not Found"
         self._on_changes = on_changes

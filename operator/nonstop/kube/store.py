@@ -22,6 +22,7 @@ from typing import Any
 Key = tuple[str, str]  # (namespace, name); namespace "" for cluster-scoped objects
 Obj = dict[str, Any]
 Indexer = Callable[[Obj], Iterable[Hashable]]
+Slim = Callable[[Obj], Obj]
 
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 
@@ -81,10 +82,11 @@ class Store:
     """Thread-safe: watch threads write, pass threads read. Objects are never mutated in
     place (each version is a new dict), so a reader may keep what it got."""
 
-    def __init__(self, index: Indexer | None = None) -> None:
+    def __init__(self, index: Indexer | None = None, slim: Slim = trimmed) -> None:
         self._lock = threading.Lock()
         self._objects: dict[Key, Obj] = {}
         self._index = index
+        self._slim = slim  # what is kept of each object (memory: a fleet's pods add up)
         self._by: dict[Hashable, set[Key]] = {}
 
     # --- reads -------------------------------------------------------------------------
@@ -119,7 +121,7 @@ class Store:
                 return self._drop(key) if held is not None else None
             if held is not None and not is_newer(obj, held):
                 return None  # a version already held (our own write's answer) or older
-            return self._put(key, held, trimmed(obj))
+            return self._put(key, held, self._slim(obj))
 
     def write(self, obj: Obj) -> Change | None:
         """The answer of one of our writes: kept when newer than what the watch gave."""
@@ -141,7 +143,7 @@ class Store:
                 seen.add(key)
                 held = self._objects.get(key)
                 if held is None or is_newer(obj, held):
-                    changes.append(self._put(key, held, trimmed(obj)))
+                    changes.append(self._put(key, held, self._slim(obj)))
             for key in [k for k in self._objects if k not in seen]:
                 held_version = version(self._objects[key])
                 if listed_at is not None and held_version is not None and held_version > listed_at:
