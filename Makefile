@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 export NONSTOP_CACHE ?= $(HOME)/.cache/nonstop
 export GOTOOLCHAIN := local
 
-.PHONY: demo test unit e2e deps-e2e image lint crd cluster-up cluster-down bench bench-cluster clean
+.PHONY: demo test unit e2e deps-test deps-e2e image lint crd cluster-up cluster-down bench bench-cluster bench-fleet clean
 
 # Bring up the local cluster, install nonstop with Helm, roll out an example and show it.
 demo: $(VENV)/.installed
@@ -17,11 +17,18 @@ demo: $(VENV)/.installed
 
 # The whole test suite: lint and types, unit and property tests, end-to-end on the real
 # local control plane. This is what .ci/run runs.
-test: $(VENV)/.installed lint deps-e2e
+test: $(VENV)/.installed lint deps-test deps-e2e
 	$(PY) -m pytest tests e2e -p no:cacheprovider
 
-unit: $(VENV)/.installed
+unit: $(VENV)/.installed deps-test
 	$(PY) -m pytest tests -p no:cacheprovider
+
+# Debian packages the unit tests use: lua5.1 runs the Argo CD health script and actions
+# (integrations/argocd/) as Argo CD's Lua 5.1 would. Installed when missing (as root).
+deps-test:
+	@command -v lua5.1 >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends lua5.1; } || \
+	  { echo "lua5.1 is missing: apt-get install lua5.1 (as root)" >&2; exit 1; }
 
 e2e: $(VENV)/.installed deps-e2e
 	$(PY) -m pytest e2e -p no:cacheprovider
@@ -64,6 +71,13 @@ bench: $(VENV)/.installed
 # Rollout durations on a real local control plane (cluster "nonstop-bench", removed after).
 bench-cluster: $(VENV)/.installed
 	$(PY) bench/rollout.py
+
+# nonstop beside Argo Rollouts (built from the Go module proxy on first use) on fleets of
+# Rollouts (cluster "nonstop-fleet", removed after unless NONSTOP_BENCH_KEEP=1). Sizes and
+# the rest: NONSTOP_FLEET_* (see bench/fleet.py), or ARGS="--sizes 100 --idle 1000".
+bench-fleet: $(VENV)/.installed
+	bash bench/argo/build.sh >/dev/null
+	$(PY) bench/fleet.py $(ARGS)
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -135,6 +136,13 @@ class Operator:
         self.args = list(args) if args is not None else [f"--namespace=!{REAL_NAMESPACES}"]
         self.extra_env = dict(env or {})
         self.name = name
+        self.metrics_port: int | None = None  # a free loopback port, chosen at each start
+
+    @property
+    def metrics_url(self) -> str:
+        """Where this process serves its Prometheus metrics (`nonstop run --metrics-port`)."""
+        assert self.metrics_port is not None, "not started"
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     @property
     def log_path(self) -> Path:
@@ -143,8 +151,12 @@ class Operator:
     def start(self) -> None:
         self.starts += 1
         log = self.log_path.open("wb")
+        # metrics on a port of its own on loopback (never the default 8090 on every
+        # interface, which two processes of one test would both want)
+        self.metrics_port = _free_port()
+        metrics = [f"--metrics-port={self.metrics_port}", "--metrics-address=127.0.0.1"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "nonstop.cli.main", "run", *self.args],
+            [sys.executable, "-m", "nonstop.cli.main", "run", *self.args, *metrics],
             stdout=log,
             stderr=subprocess.STDOUT,
             env={**self.cluster.env(), **self.extra_env},
@@ -171,6 +183,13 @@ class Operator:
         return "\n".join(
             p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"{self.name}-*.log"))
         )
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 @dataclass

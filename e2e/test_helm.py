@@ -180,3 +180,57 @@ def test_rollout_operator_role_grants_actions_but_not_edits(cluster: Cluster, re
     assert can("get", "rollouts.nonstop.dev") == "yes"
     assert can("patch", "rollouts.nonstop.dev") == "no"
     assert can("delete", "rollouts.nonstop.dev") == "no"
+
+
+@pytest.mark.parametrize("monitor", [False, True])
+def test_metrics_service_and_the_optional_service_monitor(cluster: Cluster, monitor: bool) -> None:
+    """The metrics port (`--metrics-port`, a containerPort) behind a Service; a
+    ServiceMonitor only when asked for (it needs the Prometheus Operator's CRDs)."""
+    result = helm(
+        cluster,
+        "template",
+        "nonstop",
+        str(REPO / "helm/nonstop"),
+        "--set",
+        f"operator.metrics.serviceMonitor.enabled={str(monitor).lower()}",
+        "--set",
+        "operator.metrics.serviceMonitor.interval=15s",
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "--metrics-port=8090" in container["args"]
+    assert {"name": "metrics", "containerPort": 8090} in container["ports"]
+    service = next(d for d in docs if d["kind"] == "Service")
+    assert service["spec"]["ports"][0]["targetPort"] == "metrics"
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert service["spec"]["selector"].items() <= pod_labels.items()
+    monitors = [d for d in docs if d["kind"] == "ServiceMonitor"]
+    if not monitor:
+        assert monitors == []
+        return
+    [servicemonitor] = monitors
+    assert servicemonitor["spec"]["endpoints"] == [
+        {"port": "metrics", "path": "/metrics", "interval": "15s"}
+    ]
+    selected = servicemonitor["spec"]["selector"]["matchLabels"]
+    assert selected.items() <= service["metadata"]["labels"].items()
+
+
+def test_metrics_can_be_turned_off(cluster: Cluster) -> None:
+    result = helm(
+        cluster,
+        "template",
+        "nonstop",
+        str(REPO / "helm/nonstop"),
+        "--set",
+        "operator.metrics.enabled=false",
+    )
+    assert result.returncode == 0, result.stderr
+    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert not [d for d in docs if d["kind"] in ("Service", "ServiceMonitor")]
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert "--metrics-port=0" in container["args"]
+    assert [p["name"] for p in container["ports"]] == ["health"]

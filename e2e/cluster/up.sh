@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Starts (or reuses) a local test control plane and prints its kubeconfig path.
 #
-# usage: e2e/cluster/up.sh [--name NAME] [--nodes N] [--port PORT] [--real-node]
+# usage: e2e/cluster/up.sh [--name NAME] [--nodes N] [--port PORT] [--real-node] [--audit POLICY]
 #   --name NAME   cluster name (default: $NONSTOP_CLUSTER, else "nonstop")
 #   --nodes N     number of simulated KWOK nodes (default: $NONSTOP_NODES, else 3)
 #   --port PORT   fixed kube-apiserver port on 127.0.0.1 (default: $NONSTOP_APISERVER_PORT,
 #                 else a free port picked by kwokctl)
 #   --real-node   also start a real worker node (kubelet, containerd, kube-proxy) beside the
 #                 KWOK nodes: e2e/cluster/node.sh up (also when NONSTOP_REAL_NODE=1)
+#   --audit POLICY  kube-apiserver audit policy file (also $NONSTOP_AUDIT_POLICY): the API
+#                 server logs the requests it selects as JSON lines to
+#                 $NONSTOP_CACHE/kwok/clusters/NAME/logs/audit.log (bench/fleet.py counts
+#                 them). Off by default; a cluster made without it is not reused with it.
 #
 # Real etcd, kube-apiserver, kube-controller-manager and kube-scheduler built from source
 # by build.sh (cached in $NONSTOP_CACHE/bin), nodes and kubelets simulated by KWOK, all
@@ -32,6 +36,7 @@ port=${NONSTOP_APISERVER_PORT:-}
 nodes=${NONSTOP_NODES:-3}
 timeout=${NONSTOP_UP_TIMEOUT:-120}
 real_node=${NONSTOP_REAL_NODE:-0}
+audit=${NONSTOP_AUDIT_POLICY:-}
 set -- ${REST[@]+"${REST[@]}"}
 while [ $# -gt 0 ]; do
   case $1 in
@@ -40,6 +45,8 @@ while [ $# -gt 0 ]; do
     --nodes) [ $# -ge 2 ] || die "--nodes needs a value"; nodes=$2; shift 2 ;;
     --nodes=*) nodes=${1#--nodes=}; shift ;;
     --real-node) real_node=1; shift ;;
+    --audit) [ $# -ge 2 ] || die "--audit needs a value"; audit=$2; shift 2 ;;
+    --audit=*) audit=${1#--audit=}; shift ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown argument '$1' (see e2e/cluster/up.sh --help)." ;;
   esac
@@ -47,6 +54,8 @@ done
 [[ -z $port || ( $port =~ ^[0-9]+$ && $port -ge 1024 && $port -le 65535 ) ]] ||
   die "invalid --port '$port': give a port number between 1024 and 65535, or none to let kwokctl pick a free one."
 [[ $nodes =~ ^[0-9]+$ && $nodes -ge 1 && $nodes -le 100 ]] || die "invalid --nodes '$nodes': give a number from 1 to 100."
+[ -z "$audit" ] || [ -f "$audit" ] || die "audit policy file '$audit' not found: give the path of an audit.k8s.io Policy."
+[ -z "$audit" ] || audit=$(cd "$(dirname "$audit")" && pwd)/$(basename "$audit")
 command -v flock >/dev/null || die "flock is missing: install util-linux (apt-get install util-linux)."
 
 t0=$(date +%s)
@@ -109,7 +118,12 @@ create_args=(create cluster --name "$NAME" --runtime binary --config "$config"
   --kubeconfig "$KUBECONFIG_PATH"
   --timeout 5m)
 [ -z "$port" ] || create_args+=(--kube-apiserver-port "$port")
-fingerprint=$({ cat "$config.new"; printf '%s\n' "${create_args[@]}" "$K8S_VERSION" "$ETCD_VERSION" "$KWOK_VERSION"; } |
+# kwokctl copies the policy into the cluster's directory and passes kube-apiserver
+# --audit-policy-file and --audit-log-path (logs/audit.log; the log format is JSON by default).
+[ -z "$audit" ] || create_args+=(--kube-audit-policy "$audit")
+fingerprint=$({ cat "$config.new"; printf '%s\n' "${create_args[@]}" "$K8S_VERSION" "$ETCD_VERSION" "$KWOK_VERSION"
+  # (the policy's content too, only when there is one: the default fingerprint stays as it was)
+  [ -z "$audit" ] || cat "$audit"; } |
   sha256sum | cut -d' ' -f1)
 
 log="$STATE_DIR/kwokctl.log"

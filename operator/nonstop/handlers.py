@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 import kopf
 import structlog
 
+from nonstop import metrics
 from nonstop.kube.cache import Cache, CachedKube, Scope
 from nonstop.kube.client import Kube, load_config
 from nonstop.leader import LeaderElector, LeaseSettings
@@ -42,6 +44,8 @@ class Settings:
     resync: float = 300.0  # the longest a Rollout goes without a pass, if no event came
     qps: float = 40.0
     burst: int = 80
+    metrics_port: int = 0  # 0: no metrics endpoint (`nonstop run` defaults to 8090)
+    metrics_address: str = "0.0.0.0"  # all interfaces, as a pod needs; tests use 127.0.0.1
 
 
 _state: dict[str, Any] = {"settings": Settings()}
@@ -134,7 +138,14 @@ def _pass(kube: CachedKube, elector: LeaderElector | None, idle: IdleSkip) -> Pa
                     rollout=name,
                 )
         log.debug("pass", namespace=namespace, rollout=name)
-        requeue = reconcile(kube, namespace, name)
+        started = time.monotonic()
+        try:
+            requeue = reconcile(kube, namespace, name)
+        except Exception:
+            metrics.RECONCILE_ERRORS.labels(namespace).inc()
+            raise
+        finally:
+            metrics.RECONCILE_SECONDS.observe(time.monotonic() - started)
         idle.ran(key, changes, requeue)
         return requeue
 
@@ -147,6 +158,15 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.posting.enabled = False  # our Events come from the planner, not from kopf
     load_config()
     _settings: Settings = _state["settings"]
+    if _settings.metrics_port:
+        where = f"{_settings.metrics_address}:{_settings.metrics_port}"
+        try:
+            _state["metrics_server"] = metrics.serve(
+                _settings.metrics_port, _settings.metrics_address
+            )
+        except OSError as exc:  # a port in use: a configuration error, said at once
+            raise kopf.PermanentError(f"cannot serve metrics on {where}: {exc}") from exc
+        log.info("metrics served", url=f"http://{where}/metrics")
     kube = Kube(qps=_settings.qps, burst=_settings.burst)
     loop = asyncio.get_running_loop()
 
@@ -155,6 +175,7 @@ async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
 
     cache = Cache(kube, Scope.of(_settings.namespaces), wake)
     _state["cache"] = cache
+    metrics.watch_rollouts(cache.rollout_objects)  # the Rollout gauges, read at each scrape
     cached = CachedKube(kube, cache)
     lease = _settings.leader
     elector = None
@@ -192,3 +213,7 @@ async def cleanup(**_: Any) -> None:
         await elector.stop()
     if "cache" in _state:
         _cache().stop()
+    server = _state.pop("metrics_server", None)
+    if server is not None:  # last: a scrape during shutdown still answers
+        await asyncio.to_thread(server.shutdown)
+        server.server_close()

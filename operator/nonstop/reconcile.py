@@ -15,7 +15,7 @@ from typing import Any
 import structlog
 from kubernetes.client.exceptions import ApiException
 
-from nonstop import providers
+from nonstop import metrics, providers
 from nonstop.kube.apply import apply
 from nonstop.kube.observe import observe
 from nonstop.kube.port import KubePort
@@ -106,8 +106,12 @@ def reconcile(
     if failures:
         status = apply_failed(status, failures, view.meta.generation, at)
     new_status = status_body(status)
-    if new_status != status_body(view.status):
+    old_status = status_body(view.status)
+    if new_status != old_status:
         kube.patch_rollout_status(namespace, name, new_status)
+        # what the pass did (a step ended, a promotion, an abort, measurements), counted
+        # once the status that records it is accepted
+        metrics.observe_status(namespace, old_status, new_status, at)
     for event in decision.events[decision.opening :]:
         _post(kube, raw, event, bound)
     if later and not failures:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import structlog
 
+from nonstop import metrics
+
 log = structlog.get_logger("nonstop.workers")
 
 Key = tuple[str, str]  # (namespace, name)
@@ -170,13 +172,17 @@ class Workers:
         thread (it cannot be stopped) and only then let the cancellation through."""
         self.passes += 1
         loop = asyncio.get_running_loop()
-        running = loop.run_in_executor(self._pool, self._run_pass, namespace, name)
-        cancelled = False
-        while not running.done():
-            try:
-                await asyncio.wait({running})
-            except asyncio.CancelledError:
-                cancelled = True
+        metrics.WORKQUEUE_DEPTH.inc()  # waiting for a thread of the pool, then running
+        try:
+            running = loop.run_in_executor(self._pool, self._run_pass, namespace, name)
+            cancelled = False
+            while not running.done():
+                try:
+                    await asyncio.wait({running})
+                except asyncio.CancelledError:
+                    cancelled = True
+        finally:
+            metrics.WORKQUEUE_DEPTH.dec()
         if cancelled:
             raise asyncio.CancelledError
         return running.result()

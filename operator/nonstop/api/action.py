@@ -24,6 +24,8 @@ ActionPhase = Literal["Pending", "Applied", "Rejected"]
 
 
 class RolloutActionSpec(ApiModel):
+    """What to do to which Rollout; it cannot be changed once created."""
+
     rollout: RolloutName = Field(description="The Rollout to act on, in the same namespace.")
     action: Verb = Field(
         description="abort: roll back to the stable revision now; retry: roll out an aborted"
@@ -35,6 +37,8 @@ class RolloutActionSpec(ApiModel):
 
 
 class RolloutActionStatus(ApiModel):
-    phase: ActionPhase | None = None
-    message: str | None = None
-    applied_at: Time | None = None
+    """nonstop's answer, written once."""
+
+    phase: ActionPhase | None = Field(default=None, description="Pending, Applied or Rejected.")
+    message: str | None = Field(default=None, description="What nonstop did, or why it refused.")
+    applied_at: Time | None = Field(default=None, description="When nonstop answered.")

@@ -120,8 +120,12 @@ def _crd(
         "description": description,
         "required": ["spec"],
         "properties": {
-            "apiVersion": {"type": "string"},
-            "kind": {"type": "string"},
+            "apiVersion": {
+                "type": "string",
+                "description": f"The versioned schema of this object: {GROUP}/{VERSION}.",
+            },
+            "kind": {"type": "string", "description": f"The kind of this object: {kind}."},
+            # the API server refuses anything on metadata but its type (it documents it)
             "metadata": {"type": "object"},
             "spec": spec,
             "status": status,
@@ -236,7 +240,11 @@ def template_crd() -> dict[str, Any]:
         short_name="nat",
         description="Metrics defined once per namespace, used by Rollouts' analysis by name.",
         spec=spec,
-        status={"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+        status={
+            "type": "object",
+            "description": "Not used: an AnalysisTemplate has no status.",
+            "x-kubernetes-preserve-unknown-fields": True,
+        },
         subresources={},
         columns=[
             {"name": "Metrics", "type": "string", "jsonPath": ".spec.metrics[*].name"},

@@ -41,9 +41,13 @@ Weight = float
 
 
 class LabelSelectorRequirement(ApiModel):
-    key: str = Field(min_length=1, max_length=317)
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: list[str] | None = Field(default=None, max_length=64)
+    key: str = Field(min_length=1, max_length=317, description="The label key it applies to.")
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"] = Field(
+        description="How the label relates to values: In, NotIn, Exists or DoesNotExist."
+    )
+    values: list[str] | None = Field(
+        default=None, max_length=64, description="Values for In and NotIn; none for the others."
+    )
 
 
 class LabelSelector(ApiModel):
@@ -65,12 +69,23 @@ class LabelSelector(ApiModel):
         min_length=1,
         json_schema_extra={"minProperties": 1},
     )
-    match_expressions: list[LabelSelectorRequirement] | None = Field(default=None, max_length=16)
+    match_expressions: list[LabelSelectorRequirement] | None = Field(
+        default=None,
+        max_length=16,
+        description="Label selector requirements: accepted and validated, not used by this version.",
+    )
 
 
 class TemplateMetadata(ApiModel):
-    labels: LabelMap = Field(min_length=1, json_schema_extra={"minProperties": 1})
-    annotations: dict[str, str] | None = None
+    """Labels and annotations of the pods; other metadata fields are refused."""
+
+    labels: LabelMap = Field(
+        min_length=1,
+        json_schema_extra={"minProperties": 1},
+        description="Pod labels; they must include spec.selector.matchLabels. nonstop adds"
+        " nonstop.dev/rollout and nonstop.dev/revision.",
+    )
+    annotations: dict[str, str] | None = Field(default=None, description="Pod annotations.")
 
 
 IMAGE_MESSAGE = "must not have leading or trailing whitespace (Kubernetes refuses it)"
@@ -89,6 +104,7 @@ class Container(OpenApiModel):
         min_length=1,
         max_length=512,
         json_schema_extra=validations(cel("self == self.trim()", IMAGE_MESSAGE)),
+        description="The container image.",
     )
 
     @field_validator("image")
@@ -115,7 +131,11 @@ class PodSpec(OpenApiModel):
         )
     )
 
-    containers: list[Container] = Field(min_length=1, max_length=64)
+    containers: list[Container] = Field(
+        min_length=1,
+        max_length=64,
+        description="Containers of the pod; names unique in the pod.",
+    )
 
     @model_validator(mode="after")
     def _unique_container_names(self) -> PodSpec:
@@ -126,6 +146,9 @@ class PodSpec(OpenApiModel):
 
 
 class PodTemplate(ApiModel):
+    """The pod template. The revision is a hash of this whole object: any change to it
+    starts a new revision."""
+
     metadata: TemplateMetadata
     spec: PodSpec
 
@@ -138,9 +161,15 @@ class ServicePort(ApiModel):
         pattern=DNS_1123_LABEL,
         description="A DNS label; required when the Service has more than one port.",
     )
-    port: int = Field(ge=1, le=65535)
-    target_port: PortNumberOrName | None = None
-    protocol: Literal["TCP", "UDP", "SCTP"] | None = None
+    port: int = Field(ge=1, le=65535, description="Port of the Service.")
+    target_port: PortNumberOrName | None = Field(
+        default=None,
+        description="The container port number (1 to 65535) or name that the Service sends"
+        " to; default: port.",
+    )
+    protocol: Literal["TCP", "UDP", "SCTP"] | None = Field(
+        default=None, description="TCP (the default), UDP or SCTP."
+    )
 
 
 PORT_NAMES_REQUIRED = (
@@ -176,9 +205,18 @@ class ServiceSpec(ApiModel):
         )
     )
 
-    name: Name
-    ports: list[ServicePort] = Field(min_length=1, max_length=32)
-    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] | None = None
+    name: Name = Field(
+        description="Name of the Service; it must not be taken by a Service that this Rollout"
+        " does not own."
+    )
+    ports: list[ServicePort] = Field(
+        min_length=1,
+        max_length=32,
+        description="Ports of the Service; with more than one, each needs a name.",
+    )
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] | None = Field(
+        default=None, description="ClusterIP (the default), NodePort or LoadBalancer."
+    )
 
     @model_validator(mode="after")
     def _ports_as_kubernetes_wants(self) -> ServiceSpec:
@@ -197,11 +235,17 @@ class ServiceSpec(ApiModel):
 
 
 class GatewayApiRouting(ApiModel):
+    """A Gateway API HTTPRoute (v1) whose weights, canary backendRefs and owned rules nonstop
+    writes; everything else in it stays as written."""
+
     http_route: Name = Field(description="The HTTPRoute whose backends nonstop manages.")
     namespace: Name | None = Field(default=None, description="Namespace of the HTTPRoute.")
 
 
 class TrafficRouting(ApiModel):
+    """The router that splits traffic between revisions: needed by shadow, and by a canary
+    that moves traffic by weight or header rather than by pods."""
+
     gateway_api: GatewayApiRouting = Field(
         alias="gatewayAPI", description="Route traffic with a Gateway API HTTPRoute."
     )
@@ -211,11 +255,15 @@ class TrafficRouting(ApiModel):
 
 
 class SecretKeyRef(ApiModel):
+    """A key of a Secret in the Rollout's namespace."""
+
     name: Name = Field(description="A Secret in the Rollout's namespace.")
-    key: str = Field(min_length=1, max_length=253)
+    key: str = Field(min_length=1, max_length=253, description="The key in the Secret's data.")
 
 
 class HeaderValueFrom(ApiModel):
+    """Where the header's value is read from."""
+
     secret_key_ref: SecretKeyRef
 
 
@@ -232,12 +280,17 @@ class HttpHeader(ApiModel):
             )
         }
     )
-    name: str = Field(min_length=1, max_length=256)
-    value: str | None = Field(default=None, max_length=4096)
-    value_from: HeaderValueFrom | None = None
+    name: str = Field(min_length=1, max_length=256, description="The header's name.")
+    value: str | None = Field(default=None, max_length=4096, description="The header's value.")
+    value_from: HeaderValueFrom | None = Field(
+        default=None, description="Read the header's value from a Secret."
+    )
 
 
 class PrometheusProvider(ApiModel):
+    """An instant query to <address>/api/v1/query; the first sample of the result is
+    `result`."""
+
     address: str = Field(min_length=1, max_length=2048, description="e.g. http://prometheus:9090")
     query: str = Field(
         min_length=1,
@@ -245,21 +298,41 @@ class PrometheusProvider(ApiModel):
         description="An instant PromQL query; {{revision}}, {{stableRevision}},"
         " {{canaryRevision}}, {{rollout}} and {{namespace}} are replaced.",
     )
-    headers: list[HttpHeader] | None = Field(default=None, max_length=16)
-    timeout_seconds: int | None = Field(default=None, ge=1, le=300)
+    headers: list[HttpHeader] | None = Field(
+        default=None, max_length=16, description="Request headers, such as credentials."
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=300, description="Timeout of the request (default 10)."
+    )
 
 
 class WebProvider(ApiModel):
-    url: str = Field(min_length=1, max_length=2048)
-    json_path: str = Field(min_length=1, max_length=512)
-    headers: list[HttpHeader] | None = Field(default=None, max_length=16)
-    timeout_seconds: int | None = Field(default=None, ge=1, le=300)
+    """An HTTP GET of a URL whose JSON body holds the value."""
+
+    url: str = Field(
+        min_length=1,
+        max_length=2048,
+        description="The URL; the same {{...}} variables as in a Prometheus query are replaced.",
+    )
+    json_path: str = Field(
+        min_length=1,
+        max_length=512,
+        description="Where the number is in the JSON body, e.g. $.data.errorRate.",
+    )
+    headers: list[HttpHeader] | None = Field(
+        default=None, max_length=16, description="Request headers, such as credentials."
+    )
+    timeout_seconds: int | None = Field(
+        default=None, ge=1, le=300, description="Timeout of the request (default 10)."
+    )
 
 
 class MetricProvider(OneOfModel):
+    """Where the measurement comes from: exactly one of prometheus or web."""
+
     one_of_what = "provider"
-    prometheus: PrometheusProvider | None = None
-    web: WebProvider | None = None
+    prometheus: PrometheusProvider | None = Field(default=None, description="Query Prometheus.")
+    web: WebProvider | None = Field(default=None, description="Read a number from a JSON API.")
 
 
 class Comparison(ApiModel):
@@ -267,12 +340,25 @@ class Comparison(ApiModel):
     runs once per revision ({{revision}}), every sample of both kept, and the canary fails
     when it is worse with the given confidence."""
 
-    confidence: float = Field(default=0.95, ge=0.5, le=0.999)
+    confidence: float = Field(
+        default=0.95,
+        ge=0.5,
+        le=0.999,
+        description="The canary fails when p is below 1 - confidence (default 0.95).",
+    )
     higher_is_worse: bool = Field(default=True, description="false: lower values are worse")
-    min_samples: int = Field(default=5, ge=3, le=10000)
+    min_samples: int = Field(
+        default=5,
+        ge=3,
+        le=10000,
+        description="Samples each revision needs before the test is made (default 5).",
+    )
 
 
 class Metric(ApiModel):
+    """A metric: how to measure it, how often, and the conditions that judge each
+    measurement."""
+
     model_config = ConfigDict(
         **{
             "json_schema_extra": validations(
@@ -284,23 +370,50 @@ class Metric(ApiModel):
             )
         }
     )
-    name: Name
+    name: Name = Field(description="Name of the metric (a DNS label).")
     provider: MetricProvider
-    interval: Duration | None = None
-    count: int | None = Field(default=None, ge=1)
-    success_condition: str | None = Field(default=None, max_length=1024)
-    failure_condition: str | None = Field(default=None, max_length=1024)
-    failure_limit: int | None = Field(default=None, ge=0)
-    inconclusive_limit: int | None = Field(default=None, ge=0)
-    consecutive_error_limit: int | None = Field(default=None, ge=0)
+    interval: Duration | None = Field(
+        default=None,
+        description="Time between measurements, such as 30s or 1m (units ms, s, m, h;"
+        " default 10s).",
+    )
+    count: int | None = Field(
+        default=None,
+        ge=1,
+        description="How many measurements; absent: 1 without an interval, and with one,"
+        " until the steps end.",
+    )
+    success_condition: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="An expression over `result` that makes a measurement Successful,"
+        " e.g. result < 0.01.",
+    )
+    failure_condition: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="An expression over `result` that makes a measurement Failed,"
+        " e.g. result > 0.01; it is checked first.",
+    )
+    failure_limit: int | None = Field(
+        default=None, ge=0, description="Failed measurements allowed (default 0)."
+    )
+    inconclusive_limit: int | None = Field(
+        default=None, ge=0, description="Inconclusive measurements allowed (default 0)."
+    )
+    consecutive_error_limit: int | None = Field(
+        default=None, ge=0, description="Provider errors in a row allowed (default 4)."
+    )
     compare: Comparison | None = None
 
 
 class AnalysisTemplateRef(ApiModel):
-    name: Name
+    name: Name = Field(description="An AnalysisTemplate in the Rollout's namespace.")
 
 
 class Analysis(ApiModel):
+    """Metrics that judge the rollout: named templates, metrics of its own, or both."""
+
     model_config = ConfigDict(
         **{
             "json_schema_extra": validations(
@@ -311,8 +424,12 @@ class Analysis(ApiModel):
             )
         }
     )
-    templates: list[AnalysisTemplateRef] | None = Field(default=None, max_length=16)
-    metrics: list[Metric] | None = Field(default=None, max_length=16)
+    templates: list[AnalysisTemplateRef] | None = Field(
+        default=None, max_length=16, description="AnalysisTemplates whose metrics run, by name."
+    )
+    metrics: list[Metric] | None = Field(
+        default=None, max_length=16, description="Metrics of this analysis itself."
+    )
     on_error: Literal["Abort", "Pause"] = Field(
         default="Abort",
         description="When a metric's provider keeps failing (consecutiveErrorLimit):"
@@ -323,23 +440,37 @@ class Analysis(ApiModel):
 class AnalysisTemplateSpec(ApiModel):
     """Metrics a team defines once and Rollouts refer to by name."""
 
-    metrics: list[Metric] = Field(min_length=1, max_length=16)
+    metrics: list[Metric] = Field(
+        min_length=1, max_length=16, description="The metrics that an analysis naming it runs."
+    )
 
 
 # --- steps -----------------------------------------------------------------------------------
 
 
 class Pause(ApiModel):
+    """Wait: for a duration, or until a promote RolloutAction."""
+
     duration: Duration | None = Field(
         default=None, description="How long to wait; absent: wait until promoted."
     )
 
 
 class SetCanaryScale(OneOfModel):
+    """The new revision's pods, set apart from the weight: exactly one of replicas, percent
+    or matchTrafficWeight."""
+
     one_of_what = "setCanaryScale"
-    replicas: int | None = Field(default=None, ge=0)
-    percent: int | None = Field(default=None, ge=0, le=100)
-    match_traffic_weight: bool | None = None
+    replicas: int | None = Field(default=None, ge=0, description="Pods of the new revision.")
+    percent: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Pods of the new revision as a share (%) of spec.replicas, rounded up.",
+    )
+    match_traffic_weight: bool | None = Field(
+        default=None, description="true: size the new revision by the weight again."
+    )
 
 
 # What the Gateway API accepts in an HTTPRoute's header match (HTTPHeaderName, value).
@@ -351,6 +482,8 @@ MAX_HEADER_PREFIX = (MAX_HEADER_VALUE - 3) // 2
 
 
 class HeaderMatch(OneOfModel):
+    """A header a request must carry: its name, and exactly one of exact, prefix or regex."""
+
     one_of_what = "header match"
     one_of = ("exact", "prefix", "regex")
     name: str = Field(
@@ -359,13 +492,19 @@ class HeaderMatch(OneOfModel):
         pattern=HEADER_NAME,
         description="An HTTP header name (letters, digits and !#$%&'*+-.^_`|~).",
     )
-    exact: str | None = Field(default=None, max_length=MAX_HEADER_VALUE)
+    exact: str | None = Field(
+        default=None, max_length=MAX_HEADER_VALUE, description="The header's exact value."
+    )
     prefix: str | None = Field(
         default=None,
         max_length=MAX_HEADER_PREFIX,
         description="Sent to the HTTPRoute as the regular expression ^<prefix>.*, escaped.",
     )
-    regex: str | None = Field(default=None, max_length=1024)
+    regex: str | None = Field(
+        default=None,
+        max_length=1024,
+        description="A regular expression the header's value matches.",
+    )
 
 
 HEADER_NAMES_UNIQUE = (
@@ -374,6 +513,9 @@ HEADER_NAMES_UNIQUE = (
 
 
 class SetHeaderRoute(ApiModel):
+    """Send the requests that carry the given headers to the new revision, whatever the
+    weight (a rule of the HTTPRoute owned by nonstop). Needs spec.trafficRouting."""
+
     model_config = ConfigDict(
         json_schema_extra=validations(
             cel(
@@ -384,8 +526,12 @@ class SetHeaderRoute(ApiModel):
             )
         )
     )
-    name: Name
-    match: list[HeaderMatch] = Field(min_length=1, max_length=16)
+    name: Name = Field(
+        description="Name of the header route, in its rule's name (nonstop-header-<name>-<i>)."
+    )
+    match: list[HeaderMatch] = Field(
+        min_length=1, max_length=16, description="Headers a request must all carry."
+    )
 
     @model_validator(mode="after")
     def _headers_once(self) -> SetHeaderRoute:
@@ -396,17 +542,33 @@ class SetHeaderRoute(ApiModel):
 
 
 class CanaryStep(OneOfModel):
+    """One step: exactly one of setWeight, pause, setCanaryScale, setHeaderRoute or
+    analysis."""
+
     one_of_what = "step"
-    set_weight: Weight | None = Field(default=None, ge=0, le=100)
+    set_weight: Weight | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Share (%) of traffic for the new revision; without trafficRouting, the"
+        " share of spec.replicas its pods get (rounded up).",
+    )
     pause: Pause | None = None
     set_canary_scale: SetCanaryScale | None = None
     set_header_route: SetHeaderRoute | None = None
-    analysis: Analysis | None = None
+    analysis: Analysis | None = Field(
+        default=None,
+        description="An analysis run for this step (step-<i>): the step is done when it succeeds.",
+    )
 
 
 class ToggleStep(OneOfModel):
+    """One step: exactly one of setWeight or pause."""
+
     one_of_what = "step"
-    set_weight: Weight | None = Field(default=None, ge=0, le=100)
+    set_weight: Weight | None = Field(
+        default=None, ge=0, le=100, description="Share (%) of users that get the new variant."
+    )
     pause: Pause | None = None
 
 
@@ -414,6 +576,8 @@ class ToggleStep(OneOfModel):
 
 
 class RollingStrategy(ApiModel):
+    """Replace the pods in batches, within maxSurge and maxUnavailable."""
+
     model_config = ConfigDict(
         **{
             "json_schema_extra": validations(
@@ -441,19 +605,41 @@ class RollingStrategy(ApiModel):
 
 
 class AutoPromotion(ApiModel):
-    after_seconds: int = Field(ge=0)
+    """Switch without a promote RolloutAction; absent: wait for one."""
+
+    after_seconds: int = Field(
+        ge=0, description="Seconds after the new revision is ready before the switch."
+    )
 
 
 class BlueGreenStrategy(ApiModel):
-    preview_service: Name
+    """Bring the new revision up whole behind the preview Service, then switch the Service
+    to it in one update."""
+
+    preview_service: Name = Field(
+        description="The Service that selects the new revision before the switch; it must"
+        " differ from spec.service.name."
+    )
     auto_promotion: AutoPromotion | None = None
-    pre_promotion_analysis: Analysis | None = None
-    post_promotion_analysis: Analysis | None = None
-    scale_down_delay_seconds: int = Field(default=30, ge=0)
+    pre_promotion_analysis: Analysis | None = Field(
+        default=None, description="An analysis that must succeed before the switch."
+    )
+    post_promotion_analysis: Analysis | None = Field(
+        default=None,
+        description="An analysis after the switch, while the old revision is kept whole; its"
+        " failure switches back.",
+    )
+    scale_down_delay_seconds: int = Field(
+        default=30,
+        ge=0,
+        description="Seconds the old revision stays whole after the switch (default 30).",
+    )
 
 
 class CanaryStrategy(ApiModel):
-    steps: list[CanaryStep] = Field(min_length=1, max_length=64)
+    """Move to the new revision in steps: weights, pauses, header routes, analyses."""
+
+    steps: list[CanaryStep] = Field(min_length=1, max_length=64, description="The steps, in order.")
     analysis: Analysis | None = Field(default=None, description="Runs for the whole canary.")
     canary_service: Name | None = Field(
         default=None,
@@ -475,12 +661,17 @@ SAFE_METHODS: tuple[HttpMethod, ...] = ("GET", "HEAD", "OPTIONS")
 
 
 class Mirror(ApiModel):
-    percent: int = Field(default=100, ge=0, le=100)
+    """The copy of live traffic that the router sends to the shadow revision."""
+
+    percent: int = Field(
+        default=100, ge=0, le=100, description="Share (%) of requests copied (default 100)."
+    )
     methods: list[HttpMethod] = Field(
         default_factory=lambda: list(SAFE_METHODS),
         min_length=1,
         max_length=7,
         json_schema_extra={"x-kubernetes-list-type": "set"},
+        description="HTTP methods mirrored (default GET, HEAD and OPTIONS).",
     )
     allow_unsafe_methods: bool = Field(
         default=False, description="Allow mirroring methods with side effects (duplicated writes)."
@@ -497,12 +688,18 @@ class Mirror(ApiModel):
 
 
 class ShadowThen(OneOfModel):
+    """How live traffic moves to the revision after the shadow phase: exactly one of
+    blueGreen or canary."""
+
     one_of_what = "then"
     blue_green: BlueGreenStrategy | None = None
     canary: CanaryStrategy | None = None
 
 
 class ShadowStrategy(ApiModel):
+    """Mirror a copy of live traffic to the new revision first (its answers are dropped),
+    then go on with blueGreen or canary. Needs spec.trafficRouting."""
+
     model_config = ConfigDict(
         **{
             "json_schema_extra": validations(
@@ -517,14 +714,22 @@ class ShadowStrategy(ApiModel):
         }
     )
     mirror: Mirror = Field(default_factory=Mirror)
-    replicas: int | None = Field(default=None, ge=0)
-    duration: Duration
-    analysis: Analysis | None = None
+    replicas: int | None = Field(
+        default=None, ge=0, description="Pods of the shadow revision (default spec.replicas)."
+    )
+    duration: Duration = Field(
+        description="How long the shadow gets mirrored traffic, such as 10m (units ms, s, m, h)."
+    )
+    analysis: Analysis | None = Field(
+        default=None, description="An analysis that judges the shadow phase."
+    )
     then: ShadowThen
 
 
 class FlagRef(ApiModel):
-    config_map: Name
+    """The feature flag to move: a flag of an OpenFeature flagd document in a ConfigMap."""
+
+    config_map: Name = Field(description="The ConfigMap that holds the flagd document.")
     key: str = Field(min_length=1, max_length=253, description="The flag's key in the document.")
     variant: str = Field(min_length=1, max_length=253, description="The new variant to roll out.")
     file: str = Field(
@@ -535,11 +740,20 @@ class FlagRef(ApiModel):
 
 
 class FeatureToggleStrategy(ApiModel):
+    """Ship the code dark, then let users in to a feature flag's new variant in steps."""
+
     flag: FlagRef
-    steps: list[ToggleStep] = Field(min_length=1, max_length=64)
+    steps: list[ToggleStep] = Field(
+        min_length=1,
+        max_length=64,
+        description="The steps, in order; after the last, every user gets the variant.",
+    )
 
 
 class Strategy(OneOfModel):
+    """How to move from revision to revision: exactly one of rolling, blueGreen, canary,
+    shadow or featureToggle."""
+
     one_of_what = "strategy"
     rolling: RollingStrategy | None = None
     blue_green: BlueGreenStrategy | None = None
@@ -647,7 +861,13 @@ class RolloutSpec(ApiModel):
     selector: LabelSelector
     template: PodTemplate
     service: ServiceSpec
-    min_ready_seconds: int = Field(default=0, ge=0, le=3600)
+    min_ready_seconds: int = Field(
+        default=0,
+        ge=0,
+        le=3600,
+        description="Seconds a new pod must be ready before it counts as available; copied"
+        " into a revision's Deployment when it is created.",
+    )
     progress_deadline_seconds: int = Field(
         default=600,
         ge=1,

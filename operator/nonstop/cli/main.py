@@ -87,6 +87,8 @@ def run(args: argparse.Namespace) -> int:
             resync=args.resync,
             qps=args.qps,
             burst=args.burst,
+            metrics_port=args.metrics_port,
+            metrics_address=args.metrics_address,
         )
     )
     asyncio.run(
@@ -164,6 +166,19 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=int(os.environ.get("NONSTOP_BURST", "80")),
         help="requests at once above --qps (default: $NONSTOP_BURST or 80)",
+    )
+    p_run.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(os.environ.get("NONSTOP_METRICS_PORT", "8090")),
+        help="serve Prometheus metrics on this port at /metrics (default:"
+        " $NONSTOP_METRICS_PORT or 8090, as Argo Rollouts; 0: off; see docs/metrics.md)",
+    )
+    p_run.add_argument(
+        "--metrics-address",
+        default=os.environ.get("NONSTOP_METRICS_ADDRESS", "0.0.0.0"),
+        help="the address the metrics port listens on (default: $NONSTOP_METRICS_ADDRESS or"
+        " 0.0.0.0, every interface, as a pod needs; 127.0.0.1 keeps it local)",
     )
     p_run.set_defaults(func=run)
     p_crd = sub.add_parser("crd", help="print a CRD generated from the models")

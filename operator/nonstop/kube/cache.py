@@ -274,6 +274,10 @@ class Cache:
     def rollout_keys(self) -> list[Key]:
         return [k for i in self.rollouts.informers.values() for k in i.store.all_keys()]
 
+    def rollout_objects(self) -> list[Obj]:
+        """Every Rollout in memory, as the watch gave it (the metrics' scrape reads these)."""
+        return [o for i in self.rollouts.informers.values() for o in i.store.items()]
+
     def informers(self) -> list[Informer]:
         with self._lock:
             late = [*self.routes.values(), *self.config_maps.values()]

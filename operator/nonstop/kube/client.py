@@ -13,7 +13,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from nonstop import __version__
+from nonstop import __version__, metrics
 from nonstop.api import GROUP, KIND, PLURAL, VERSION
 from nonstop.kube.ratelimit import TokenBucket
 from nonstop.kube.recorder import Recorder
@@ -95,7 +95,14 @@ class Kube:
             auth_settings=["BearerToken"],
         )
         self.limiter.acquire()  # every request waits for its token, reads and writes alike
-        response = self.api.call_api(url_method, url, headers, data, post, _request_timeout=TIMEOUT)
+        try:
+            response = self.api.call_api(
+                url_method, url, headers, data, post, _request_timeout=TIMEOUT
+            )
+        except Exception:  # no answer (refused, reset, timed out): counted, raised as before
+            metrics.API_REQUESTS.labels(method, "error").inc()
+            raise
+        metrics.API_REQUESTS.labels(method, str(response.status)).inc()
         response.read()  # type: ignore[no-untyped-call]  # untyped in the client
         if method == "GET" and response.status == 404:
             return None
@@ -143,9 +150,15 @@ class Kube:
             header_params={"Accept": "application/json"},
             auth_settings=["BearerToken"],
         )
-        response = self._watch_api.call_api(
-            url_method, url, headers, data, post, _request_timeout=(10, timeout_seconds + 30)
-        ).response
+        try:
+            answer = self._watch_api.call_api(
+                url_method, url, headers, data, post, _request_timeout=(10, timeout_seconds + 30)
+            )
+        except Exception:  # no answer (refused, reset, timed out): counted, raised as before
+            metrics.API_REQUESTS.labels("GET", "error").inc()
+            raise
+        response = answer.response
+        metrics.API_REQUESTS.labels("GET", str(response.status)).inc()
         if response.status != 200:
             error = ApiException(status=response.status, reason=response.reason)
             error.body = response.data.decode(errors="replace") if response.data else ""

@@ -28,6 +28,7 @@ import structlog
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from nonstop import metrics
 from nonstop.kube.client import Kube, WatchStream
 from nonstop.kube.store import Change, Indexer, Obj, Slim, Store, trimmed
 
@@ -199,6 +200,7 @@ class Informer:
 
     def _handle(self, event: dict[str, Any], version: str) -> str:
         kind, obj = event.get("type"), event.get("object") or {}
+        metrics.WATCH_EVENTS.labels(self.resource.plural, str(kind)).inc()
         if kind == "ERROR":
             if obj.get("code") == 410:
                 raise GoneError
