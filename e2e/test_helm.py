@@ -158,6 +158,20 @@ def test_operator_deployment_renders_for_a_real_cluster(cluster: Cluster) -> Non
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "nonstop"
 
 
+def test_namespace_globs_and_negations_pass_the_values_schema(cluster: Cluster) -> None:
+    """`nonstop run -n` takes globs and negations (the real-node tests install the chart
+    with `real-*`); the schema refuses only what no namespace pattern can hold."""
+    path = str(REPO / "helm/nonstop")
+    for pattern in ("real-*", "!kube-*", "team-a"):
+        good = helm(
+            cluster, "template", "nonstop", path, "--set", f"operator.namespaces[0]={pattern}"
+        )
+        assert good.returncode == 0, good.stderr
+        assert f"--namespace={pattern}" in good.stdout
+    bad = helm(cluster, "template", "nonstop", path, "--set", "operator.namespaces[0]=Team A")
+    assert bad.returncode != 0 and "namespaces" in bad.stderr
+
+
 def test_rollout_operator_role_grants_actions_but_not_edits(cluster: Cluster, release: str) -> None:
     cluster.kubectl("create", "namespace", "team-a", check=False)
     cluster.kubectl(
