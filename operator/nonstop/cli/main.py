@@ -66,6 +66,37 @@ def _log_thread_crash(crash: threading.ExceptHookArgs) -> None:
     )
 
 
+# `nonstop run` settings that take a number, each also from an environment variable (the
+# chart passes flags; a plain process may use either).
+TUNABLES: list[tuple[str, str, type[int] | type[float], int | float, str]] = [
+    ("--workers", "NONSTOP_WORKERS", int, 10, "passes run at once (Argo Rollouts' threads)"),
+    (
+        "--resync",
+        "NONSTOP_RESYNC",
+        float,
+        300,
+        "seconds a Rollout goes at most without a pass when no change woke it, a guard"
+        " against a missed event",
+    ),
+    (
+        "--qps",
+        "NONSTOP_QPS",
+        float,
+        40,
+        "requests per second to the API server, sustained; 0: unlimited",
+    ),
+    ("--burst", "NONSTOP_BURST", int, 80, "requests at once above --qps"),
+    (
+        "--metrics-port",
+        "NONSTOP_METRICS_PORT",
+        int,
+        8090,
+        "serve Prometheus metrics on this port at /metrics, as Argo Rollouts; 0: off;"
+        " see docs/metrics.md",
+    ),
+]
+
+
 def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
@@ -141,39 +172,13 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="default: $NONSTOP_LEASE_NAMESPACE, $POD_NAMESPACE, the pod's namespace, or default",
     )
-    p_run.add_argument(
-        "--workers",
-        type=int,
-        default=int(os.environ.get("NONSTOP_WORKERS", "10")),
-        help="passes run at once (default: $NONSTOP_WORKERS or 10, as Argo Rollouts' threads)",
-    )
-    p_run.add_argument(
-        "--resync",
-        type=float,
-        default=float(os.environ.get("NONSTOP_RESYNC", "300")),
-        help="seconds a Rollout goes at most without a pass when no change woke it, a guard"
-        " against a missed event (default: $NONSTOP_RESYNC or 300)",
-    )
-    p_run.add_argument(
-        "--qps",
-        type=float,
-        default=float(os.environ.get("NONSTOP_QPS", "40")),
-        help="requests per second to the API server, sustained (default: $NONSTOP_QPS or 40;"
-        " 0: unlimited)",
-    )
-    p_run.add_argument(
-        "--burst",
-        type=int,
-        default=int(os.environ.get("NONSTOP_BURST", "80")),
-        help="requests at once above --qps (default: $NONSTOP_BURST or 80)",
-    )
-    p_run.add_argument(
-        "--metrics-port",
-        type=int,
-        default=int(os.environ.get("NONSTOP_METRICS_PORT", "8090")),
-        help="serve Prometheus metrics on this port at /metrics (default:"
-        " $NONSTOP_METRICS_PORT or 8090, as Argo Rollouts; 0: off; see docs/metrics.md)",
-    )
+    for flag, env, cast, default, what in TUNABLES:
+        p_run.add_argument(
+            flag,
+            type=cast,
+            default=cast(os.environ.get(env, str(default))),
+            help=f"{what} (default: ${env} or {default})",
+        )
     p_run.add_argument(
         "--metrics-address",
         default=os.environ.get("NONSTOP_METRICS_ADDRESS", "0.0.0.0"),

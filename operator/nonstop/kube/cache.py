@@ -193,9 +193,7 @@ class _Kind:
             raise ApiException(status=403, reason=f"{self.name} in {namespace} are not watched")
         if not informer.synced.wait(SYNC_TIMEOUT):
             raise ApiException(status=503, reason=f"{self.name} not listed yet")
-        if informer.error is not None:
-            status, _, reason = informer.error.partition(" ")
-            raise ApiException(status=int(status), reason=reason)
+        _raise_refusal(informer)
         return informer
 
 
@@ -260,9 +258,7 @@ class Cache:
         return synced
 
     def stop(self) -> None:
-        with self._lock:
-            late = [*self.routes.values(), *self.config_maps.values()]
-        for informer in [*(i for k in self._fixed for i in k.informers.values()), *late]:
+        for informer in self.informers():
             informer.stop()
 
     def changes_of(self, key: Key) -> int:
@@ -480,10 +476,16 @@ def _keep(informer: Informer | None, answer: Answer) -> None:
         informer.store.write(answer)
 
 
-def _held(informer: Informer, namespace: str, name: str) -> dict[str, Any] | None:
+def _raise_refusal(informer: Informer) -> None:
+    """The API server's refusal of this kind (informer.error, "404 Not Found"), as the
+    ApiException a direct read would have raised."""
     if informer.error is not None:
         status, _, reason = informer.error.partition(" ")
         raise ApiException(status=int(status), reason=reason)
+
+
+def _held(informer: Informer, namespace: str, name: str) -> dict[str, Any] | None:
+    _raise_refusal(informer)
     return informer.store.get((namespace, name))
 
 
