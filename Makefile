@@ -41,6 +41,7 @@ deps-e2e:
 	bash e2e/gateway/build.sh
 	bash e2e/prometheus/install.sh
 	bash e2e/images/build.sh >/dev/null
+	bash e2e/kstatus/build.sh >/dev/null
 
 # The operator image from the Dockerfile, built here without a registry (see docs/install.md).
 image:
