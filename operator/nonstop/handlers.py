@@ -155,6 +155,9 @@ def _pass(kube: CachedKube, elector: LeaderElector | None, idle: IdleSkip) -> Pa
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.peering.standalone = True
+    # kopf runs no watch of its own (the cache does), so it need not scan the cluster's CRDs
+    # and namespaces; scanning would need a cluster-wide CRD read even in namespaced mode
+    settings.scanning.disabled = True
     settings.posting.enabled = False  # our Events come from the planner, not from kopf
     load_config()
     _settings: Settings = _state["settings"]

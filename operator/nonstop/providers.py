@@ -5,6 +5,13 @@ person can act on. Nothing here raises for what a provider does: a timeout, a re
 connection, an HTTP error, a body that is not JSON, an empty result or a value that is not
 a number all become `Reading(error=...)`, which the verdict counts as an Error measurement
 (never a pass, and never a crash of the operator).
+
+Credentials: a header may take its value from a Secret of the Rollout's namespace. The
+Secret is sent only where it says it may go (analysis/credentials.py: the label
+`nonstop.dev/credentials=true` and the annotation `nonstop.dev/allowed-urls`), checked
+against each URL before its request; a refusal is an error reading that names the Secret
+and what to add, and no request is made. Redirects are never followed: a 3xx is an error,
+so a header never travels to an address that was not checked.
 """
 
 from __future__ import annotations
@@ -13,12 +20,14 @@ import base64
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
 import urllib3
 from kubernetes.client.exceptions import ApiException
 
+from nonstop.analysis.credentials import refusal, shown
 from nonstop.api.spec import HttpHeader
 from nonstop.kube.port import KubePort
 from nonstop.plan.analysis import query_of
@@ -48,11 +57,18 @@ def _get(url: str, headers: Mapping[str, str], timeout: float | None) -> tuple[A
             url,
             headers=dict(headers),
             timeout=urllib3.Timeout(total=timeout or DEFAULT_TIMEOUT),
+            redirect=False,  # the credentials were checked for this URL, not another
         )
     except urllib3.exceptions.MaxRetryError as exc:
         return None, f"cannot reach {url.split('?', maxsplit=1)[0]}: {exc.reason}"
     except urllib3.exceptions.HTTPError as exc:
         return None, f"cannot reach {url.split('?', maxsplit=1)[0]}: {exc}"
+    if 300 <= response.status < 400:
+        location = shown(response.headers.get("Location") or "nowhere")
+        return None, (
+            f"{url.split('?', maxsplit=1)[0]} answered HTTP {response.status}, a redirect to"
+            f" {location}: redirects are not followed, give the address that answers"
+        )
     if response.status >= 400:
         text = response.data[:200].decode(errors="replace")
         return None, f"{url.split('?', maxsplit=1)[0]} answered HTTP {response.status}: {text}"
@@ -62,11 +78,16 @@ def _get(url: str, headers: Mapping[str, str], timeout: float | None) -> tuple[A
         return None, f"{url.split('?', maxsplit=1)[0]} answered something that is not JSON"
 
 
+def prometheus_url(address: str, query: str) -> str:
+    """The URL of an instant query."""
+    return f"{address.rstrip('/')}/api/v1/query?{urlencode({'query': query})}"
+
+
 def query_prometheus(
     address: str, query: str, headers: Mapping[str, str], timeout: float | None = None
 ) -> Reading:
     """An instant query (/api/v1/query): the first sample's value, and every sample's."""
-    url = f"{address.rstrip('/')}/api/v1/query?{urlencode({'query': query})}"
+    url = prometheus_url(address, query)
     body, error = _get(url, headers, timeout)
     if error is not None:
         return Reading(error=f"prometheus: {error}")
@@ -138,11 +159,22 @@ def secret_value(secret: Mapping[str, Any] | None, name: str, key: str) -> str:
     return base64.b64decode(data[key]).decode()
 
 
+@dataclass(frozen=True)
+class Credential:
+    """A header whose value came from a Secret, and that Secret as read."""
+
+    header: str
+    name: str
+    secret: Mapping[str, Any]
+
+
 def _headers(
     kube: KubePort, namespace: str, headers: list[HttpHeader] | None
-) -> dict[str, str] | str:
-    """The request headers, Secrets read; or why one cannot be read."""
+) -> tuple[dict[str, str], list[Credential]] | str:
+    """The request headers, Secrets read (and which Secrets they came from); or why one
+    cannot be read."""
     out: dict[str, str] = {}
+    credentials: list[Credential] = []
     for header in headers or []:
         if header.value is not None:
             out[header.name] = header.value
@@ -150,12 +182,25 @@ def _headers(
         assert header.value_from is not None
         ref = header.value_from.secret_key_ref
         try:
-            out[header.name] = secret_value(kube.get_secret(namespace, ref.name), ref.name, ref.key)
+            secret = kube.get_secret(namespace, ref.name)
+            out[header.name] = secret_value(secret, ref.name, ref.key)
         except (KeyError, ValueError) as exc:
             return f"header {header.name}: {exc.args[0]}"
         except ApiException as exc:
             return f"header {header.name}: cannot read Secret {ref.name}: {exc.status} {exc.reason}"
-    return out
+        assert secret is not None
+        credentials.append(Credential(header.name, ref.name, secret))
+    return out, credentials
+
+
+def refused(credentials: list[Credential], url: str) -> str | None:
+    """Why these headers may not be sent to `url` (the first Secret that refuses); None: they
+    may."""
+    for credential in credentials:
+        why = refusal(credential.name, credential.secret, url)
+        if why is not None:
+            return f"header {credential.header}: {why}"
+    return None
 
 
 def read(kube: KubePort, namespace: str, measure: Measure) -> tuple[Reading, Reading | None]:
@@ -163,15 +208,20 @@ def read(kube: KubePort, namespace: str, measure: Measure) -> tuple[Reading, Rea
     provider = measure.metric.provider
     spec = provider.prometheus or provider.web
     assert spec is not None
-    headers = _headers(kube, namespace, spec.headers)
-    if isinstance(headers, str):
-        return Reading(error=headers), None
+    found = _headers(kube, namespace, spec.headers)
+    if isinstance(found, str):
+        return Reading(error=found), None
+    headers, credentials = found
 
     def one(stable: bool) -> Reading:
         try:
             where, what = query_of(measure, stable)
         except ValueError as exc:  # a placeholder the template variables do not have
             return Reading(error=str(exc))
+        url = prometheus_url(where, what) if provider.prometheus is not None else where
+        why = refused(credentials, url)
+        if why is not None:
+            return Reading(error=why)
         if provider.prometheus is not None:
             return query_prometheus(where, what, headers, spec.timeout_seconds)
         return query_web(where, what, headers, spec.timeout_seconds)

@@ -157,7 +157,9 @@ def measure(url: str, headers: list[dict[str, Any]]) -> Measure:
 def test_credentials_come_from_a_secret_by_reference(server: str) -> None:
     ANSWERS["/auth/abc"] = (200, '{"v": 0.1}')
     token = base64.b64encode(b"Bearer s3cret").decode()
-    kube = FakeKube({"slo-api": {"data": {"token": token}}})
+    allowed = {"nonstop.dev/allowed-urls": f"{server}/auth/"}
+    meta = {"labels": {"nonstop.dev/credentials": "true"}, "annotations": allowed}
+    kube = FakeKube({"slo-api": {"metadata": meta, "data": {"token": token}}})
     header = {
         "name": "Authorization",
         "valueFrom": {"secretKeyRef": {"name": "slo-api", "key": "token"}},

@@ -255,9 +255,15 @@ class TrafficRouting(ApiModel):
 
 
 class SecretKeyRef(ApiModel):
-    """A key of a Secret in the Rollout's namespace."""
+    """A key of a Secret in the Rollout's namespace. The Secret must opt in: the label
+    nonstop.dev/credentials=true, and the annotation nonstop.dev/allowed-urls listing the URL
+    prefixes it may be sent to; otherwise no request is made and the measurement is an
+    Error naming what to add."""
 
-    name: Name = Field(description="A Secret in the Rollout's namespace.")
+    name: Name = Field(
+        description="A Secret in the Rollout's namespace, labelled nonstop.dev/credentials=true,"
+        " whose annotation nonstop.dev/allowed-urls lists the URL prefixes it may be sent to."
+    )
     key: str = Field(min_length=1, max_length=253, description="The key in the Secret's data.")
 
 
