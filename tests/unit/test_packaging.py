@@ -18,10 +18,13 @@ FLOORS = REPO / "constraints" / "floors.txt"
 
 # Top-level module -> the distribution that installs it (they differ for some: yaml).
 DISTRIBUTION = {
+    "click": "click",
+    "celpy": "cel-python",
     "kopf": "kopf",
     "kubernetes": "kubernetes",
     "prometheus_client": "prometheus-client",
     "pydantic": "pydantic",
+    "rich": "rich",
     "structlog": "structlog",
     "tabulate": "tabulate",
     "urllib3": "urllib3",

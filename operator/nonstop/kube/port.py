@@ -1,8 +1,8 @@
 """KubePort: the Kubernetes calls one reconcile pass makes, as a structural type.
 
-The real client (kube/client.py `Kube`) satisfies it, and so does the in-memory cluster the
-tests run the real pass against (tests/memory_kube.py). observe, apply, providers and
-reconcile are typed against this port, never against the client class, so neither side can
+The real client (kube/client.py `Kube`) satisfies it, and so does the in-memory cluster that
+the tests and `kubectl nonstop plan` run the real pass against (nonstop/simulate/
+memory_kube.py). observe, apply, providers and reconcile are typed against this port, never against the client class, so neither side can
 grow a call the other does not have without mypy saying so.
 
 Every method speaks plain JSON dicts; errors are `kubernetes.client.exceptions.ApiException`
