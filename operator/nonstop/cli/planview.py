@@ -94,11 +94,11 @@ def table(plan: RolloutPlan) -> str:
         f" the next release: revision {plan.revisions[STABLE]} (stable) ->"
         f" {plan.revisions[NEW]} (new)"
     )
-    people = f"{plan.people} time(s)" if plan.people else "never"
+    people = {0: "never", 1: "once"}.get(plan.people, f"{plan.people} times")
     total = (
         f"at least {duration_text(plan.min_seconds)}; peak {plan.peak_pods} pods"
         f" ({plan.peak_pods / plan.replicas if plan.replicas else 0:g}x of {plan.replicas});"
-        f" a person is needed {people}"
+        f" a person needed: {people}"
     )
     return f"{title}\n{tabulate(rows, headers=headers, tablefmt='simple')}\n{total}\n"
 
