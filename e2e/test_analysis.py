@@ -15,6 +15,7 @@ from e2e.conftest import Cluster, record_figure
 from e2e.kube import VersionWatcher, eventually
 from e2e.manifests import rollout
 from e2e.prometheus import Exporter, PrometheusServer
+from e2e.test_plugin import plugin
 from e2e.test_rolling import deployments, events, status, wait_ready
 from nonstop.plan.resources import revision_hash
 
@@ -118,6 +119,13 @@ def test_an_error_rate_that_rises_at_step_3_aborts_within_one_interval(
     assert any("AnalysisFailed" in e for e in events(cluster, namespace))
     eventually(lambda: deployments(cluster, namespace) == {first: 3, new: 0}, 60, "rolled back")
     record_figure(f"analysis: aborted {late:.0f}s (whole seconds) after the failing measurement")
+
+    # the plugin's page shows the run, its verdict and its latest measurement
+    page = plugin(cluster, "get", "web", "-n", namespace, env={"COLUMNS": "200"})
+    assert page.returncode == 0, page.stderr
+    latest = run["metrics"][0]["measurements"][-1]
+    assert "analysis step-2  Failed" in page.stdout, page.stdout
+    assert f"latest {float(latest['value']):g} ({latest['phase']}" in page.stdout, page.stdout
 
 
 def test_prometheus_stopped_mid_analysis_counts_errors_and_never_promotes(
