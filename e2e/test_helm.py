@@ -5,6 +5,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -48,6 +49,20 @@ def helm(cluster: Cluster, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         check=False,
     )
+
+
+def rendered(cluster: Cluster, *values: str) -> list[dict[str, Any]]:
+    """The chart's objects as `helm template` renders them with these `--set` values."""
+    sets = [arg for value in values for arg in ("--set", value)]
+    result = helm(cluster, "template", "nonstop", str(REPO / "helm/nonstop"), *sets)
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def operator_container(docs: list[dict[str, Any]]) -> dict[str, Any]:
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container: dict[str, Any] = deployment["spec"]["template"]["spec"]["containers"][0]
+    return container
 
 
 @pytest.fixture(scope="module")
@@ -136,18 +151,9 @@ def test_operator_may_read_a_named_secret_but_not_list_or_change_secrets(
 
 
 def test_operator_deployment_renders_for_a_real_cluster(cluster: Cluster) -> None:
-    result = helm(
-        cluster,
-        "template",
-        "nonstop",
-        str(REPO / "helm/nonstop"),
-        "--set",
-        "operator.namespaces={team-a,team-b}",
-    )
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    docs = rendered(cluster, "operator.namespaces={team-a,team-b}")
     deployment = next(d for d in docs if d["kind"] == "Deployment")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container = operator_container(docs)
     assert container["args"][0] == "run"
     assert "--namespace=team-a" in container["args"] and "--namespace=team-b" in container["args"]
     assert deployment["spec"]["replicas"] == 1
@@ -196,20 +202,13 @@ def test_rollout_operator_role_grants_actions_but_not_edits(cluster: Cluster, re
 def test_metrics_service_and_the_optional_service_monitor(cluster: Cluster, monitor: bool) -> None:
     """The metrics port (`--metrics-port`, a containerPort) behind a Service; a
     ServiceMonitor only when asked for (it needs the Prometheus Operator's CRDs)."""
-    result = helm(
+    docs = rendered(
         cluster,
-        "template",
-        "nonstop",
-        str(REPO / "helm/nonstop"),
-        "--set",
         f"operator.metrics.serviceMonitor.enabled={str(monitor).lower()}",
-        "--set",
         "operator.metrics.serviceMonitor.interval=15s",
     )
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
     deployment = next(d for d in docs if d["kind"] == "Deployment")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container = operator_container(docs)
     assert "--metrics-port=8090" in container["args"]
     assert {"name": "metrics", "containerPort": 8090} in container["ports"]
     service = next(d for d in docs if d["kind"] == "Service")
@@ -229,19 +228,9 @@ def test_metrics_service_and_the_optional_service_monitor(cluster: Cluster, moni
 
 
 def test_metrics_can_be_turned_off(cluster: Cluster) -> None:
-    result = helm(
-        cluster,
-        "template",
-        "nonstop",
-        str(REPO / "helm/nonstop"),
-        "--set",
-        "operator.metrics.enabled=false",
-    )
-    assert result.returncode == 0, result.stderr
-    docs = [d for d in yaml.safe_load_all(result.stdout) if d]
+    docs = rendered(cluster, "operator.metrics.enabled=false")
     assert not [d for d in docs if d["kind"] in ("Service", "ServiceMonitor")]
-    deployment = next(d for d in docs if d["kind"] == "Deployment")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    container = operator_container(docs)
     assert "--metrics-port=0" in container["args"]
     assert [p["name"] for p in container["ports"]] == ["health"]
 

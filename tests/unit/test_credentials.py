@@ -8,9 +8,8 @@ is never sent (the server sees no request) and the reading's error says what to 
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlencode
 
@@ -30,6 +29,7 @@ from nonstop.analysis.credentials import (
 from nonstop.api.spec import Metric
 from nonstop.plan.model import Measure
 from nonstop.providers import read
+from tests.http_server import serving
 
 
 def secret(allowed: str | None, label: str | None = "true") -> dict[str, Any]:
@@ -223,11 +223,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving(Handler) as url:
+        yield url
 
 
 class Secrets:

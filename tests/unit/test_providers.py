@@ -6,10 +6,9 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from nonstop.api.spec import Metric
 from nonstop.plan.model import Measure
 from nonstop.providers import json_path, query_prometheus, query_web, read
+from tests.http_server import serving
 
 ANSWERS: dict[str, tuple[int, str]] = {}  # path+query -> (status, body)
 SEEN_HEADERS: list[dict[str, str]] = []
@@ -40,11 +40,8 @@ class Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[str]:
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serving(Handler) as url:
+        yield url
 
 
 def prometheus_answer(query: str, status: int, body: Any) -> None:

@@ -116,12 +116,6 @@ def render_service(
     meta: RolloutMeta, spec: RolloutSpec, name: str | None = None, revision: str | None = None
 ) -> dict[str, Any]:
     view = desired_service_view(meta, spec, name, revision)
-    ports = []
-    for port_name, port, target, protocol in view.ports:
-        entry: dict[str, Any] = {"port": port, "targetPort": target, "protocol": protocol}
-        if port_name:
-            entry["name"] = port_name
-        ports.append(entry)
     return {
         "apiVersion": "v1",
         "kind": "Service",
@@ -131,8 +125,19 @@ def render_service(
             "labels": {ROLLOUT_LABEL: meta.name, **MANAGED_BY},
             "ownerReferences": [owner_reference(meta)],
         },
-        "spec": {"type": view.type, "selector": view.selector, "ports": ports},
+        "spec": {"type": view.type, "selector": view.selector, "ports": service_ports(view)},
     }
+
+
+def service_ports(view: ServiceView) -> list[dict[str, Any]]:
+    """A ServiceView's ports as a Service spec lists them (a port's name only when set)."""
+    ports = []
+    for port_name, port, target, protocol in view.ports:
+        entry: dict[str, Any] = {"port": port, "targetPort": target, "protocol": protocol}
+        if port_name:
+            entry["name"] = port_name
+        ports.append(entry)
+    return ports
 
 
 def service_actions(

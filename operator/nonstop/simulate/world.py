@@ -48,7 +48,7 @@ from nonstop.plan.model import (
     Reading,
     SetTemplate,
 )
-from nonstop.plan.resources import owner_reference, revision_hash
+from nonstop.plan.resources import owner_reference, revision_hash, service_ports
 from nonstop.plan.views import owned_by, rollout_view, service_view
 from nonstop.reconcile import reconcile
 from nonstop.simulate.memory_kube import SERVICE_NAME_LABEL, MemoryKube, stamp
@@ -366,17 +366,11 @@ class World:
             body["metadata"]["ownerReferences"] = [owner]
         else:
             body["metadata"].pop("ownerReferences", None)
-        ports = []
-        for port_name, port, target, protocol in view.ports:
-            entry: dict[str, Any] = {"port": port, "targetPort": target, "protocol": protocol}
-            if port_name:
-                entry["name"] = port_name
-            ports.append(entry)
         body["spec"] = {
             **body.get("spec", {}),
             "type": view.type,
             "selector": dict(view.selector),
-            "ports": ports,
+            "ports": service_ports(view),
         }
         return body
 
